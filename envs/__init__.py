@@ -1,0 +1,31 @@
+"""Pure-functional environments with the gymnax 1.0 API.
+
+    import envs
+    env, params = envs.make("CartPole-v1")
+    obs, state = env.reset(key, params)
+    obs, state, reward, terminated, truncated, info = env.step(key, state, action, params)
+"""
+
+from envs import spaces
+from envs.core import Environment, EnvParams, EnvState
+from envs.registry import make, register, register_prefix, registered
+from envs.wrappers import EpisodeStatistics, FlattenObservation, VecEnv, Wrapper, flatten_observation
+
+# Importing these modules registers their environments.
+from envs import classic  # noqa: E402,F401  isort: skip
+
+__all__ = [
+    "Environment",
+    "EnvParams",
+    "EnvState",
+    "EpisodeStatistics",
+    "FlattenObservation",
+    "VecEnv",
+    "Wrapper",
+    "flatten_observation",
+    "make",
+    "register",
+    "register_prefix",
+    "registered",
+    "spaces",
+]

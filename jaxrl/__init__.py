@@ -1,0 +1,1 @@
+"""Agents, exploration bonuses, the training loop, checkpoints, sweeps and the CLI."""
