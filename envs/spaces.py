@@ -59,7 +59,8 @@ class Box(Space):
 
     def sample(self, key: jax.Array) -> jax.Array:
         if jnp.issubdtype(self.dtype, jnp.integer):
-            return jax.random.randint(key, self.shape, self.low, self.high.astype(np.int64) + 1).astype(self.dtype)
+            high = self.high.astype(np.int64) + 1
+            return jax.random.randint(key, self.shape, self.low, high).astype(self.dtype)
         # Unbounded dimensions are sampled from a standard normal, as gymnasium does.
         low = jnp.asarray(self.low, jnp.float32)
         high = jnp.asarray(self.high, jnp.float32)
@@ -91,7 +92,7 @@ class Dict(Space):
 
     def sample(self, key: jax.Array) -> dict[str, jax.Array]:
         keys = jax.random.split(key, len(self.spaces))
-        return {name: space.sample(k) for (name, space), k in zip(self.spaces.items(), keys)}
+        return {name: space.sample(k) for (name, space), k in zip(self.spaces.items(), keys, strict=True)}
 
     def contains(self, x: Any) -> jax.Array:
         if not isinstance(x, Mapping) or set(x) != set(self.spaces):
