@@ -87,13 +87,17 @@ class EpisodeStatistics(Wrapper):
     On every step ``info`` gets ``episode_return``, ``episode_length`` and ``episode_done``; the first
     two are the finished episode's totals where ``episode_done`` is true and must be ignored elsewhere
     (aggregate with ``episode_done`` as a mask). ``success`` is passed through when the environment
-    reports one.
+    reports one. ``batch_shape`` is for environments that are batched already (host adapters).
     """
+
+    def __init__(self, env: Environment, batch_shape: tuple[int, ...] = ()):
+        super().__init__(env)
+        self.batch_shape = tuple(batch_shape)
 
     def reset(self, key: jax.Array, params: Any = None) -> tuple[Any, EpisodeStatisticsState]:
         obs, env_state = self._env.reset(key, params)
-        zero = jnp.zeros((), jnp.float32)
-        return obs, EpisodeStatisticsState(env_state, zero, jnp.zeros((), jnp.int32))
+        zero = jnp.zeros(self.batch_shape, jnp.float32)
+        return obs, EpisodeStatisticsState(env_state, zero, jnp.zeros(self.batch_shape, jnp.int32))
 
     def step(self, key: jax.Array, state: EpisodeStatisticsState, action: Any, params: Any = None):
         obs, env_state, reward, terminated, truncated, info = self._env.step(

@@ -1,0 +1,166 @@
+"""Actor-critic networks (flax.linen): an observation encoder for arrays and dicts, a feed-forward
+actor-critic and a GRU actor-critic whose hidden state resets at episode starts.
+
+Both networks return ``(carry, dist_params, value)``; the feed-forward one passes a placeholder carry
+through so that rollouts and updates are written once for both.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from envs import spaces
+from jaxrl.distributions import Beta, Categorical, DiagGaussian
+
+ACTIVATIONS = {"tanh": nn.tanh, "relu": nn.relu, "gelu": nn.gelu}
+
+
+def _dense(features: int, scale: float = np.sqrt(2)) -> nn.Dense:
+    return nn.Dense(features, kernel_init=nn.initializers.orthogonal(scale), bias_init=nn.initializers.zeros)
+
+
+def describe_observation(space: spaces.Space) -> tuple[tuple[str, tuple[int, ...], int], ...]:
+    """A static description of each observation leaf, in pytree (sorted-key) order:
+    ``(name, shape, vocab)`` where ``vocab > 0`` marks an integer map to embed."""
+    items = sorted(space.spaces.items()) if isinstance(space, spaces.Dict) else [("obs", space)]
+    description = []
+    for name, leaf in items:
+        vocab = 0
+        if (
+            isinstance(leaf, spaces.Box)
+            and np.issubdtype(np.dtype(leaf.dtype), np.integer)
+            and len(leaf.shape) >= 2
+        ):
+            vocab = int(np.max(leaf.high)) + 1
+        description.append((name, tuple(leaf.shape), vocab))
+    return tuple(description)
+
+
+class ObservationEncoder(nn.Module):
+    """Integer maps (glyph grids) are embedded and passed through a small CNN; every other leaf is
+    flattened to floats. The features are concatenated."""
+
+    description: tuple[tuple[str, tuple[int, ...], int], ...]
+    embed_dim: int = 8
+    conv_channels: int = 16
+
+    @nn.compact
+    def __call__(self, obs: Any) -> jax.Array:
+        leaves = jax.tree.leaves(obs)
+        features = []
+        for (name, shape, vocab), leaf in zip(self.description, leaves, strict=True):
+            batch_shape = leaf.shape[: leaf.ndim - len(shape)]
+            if vocab > 0:
+                x = nn.Embed(vocab, self.embed_dim, name=f"embed_{name}")(leaf.astype(jnp.int32))
+                x = x.reshape((-1, *shape, self.embed_dim))
+                if x.ndim == 4:  # [B, H, W, C] map: shrink big maps with a strided conv
+                    stride = 2 if max(shape) > 12 else 1
+                    x = nn.relu(nn.Conv(self.conv_channels, (3, 3), strides=stride, name=f"conv_{name}")(x))
+                x = x.reshape((*batch_shape, -1))
+            else:
+                x = leaf.astype(jnp.float32).reshape((*batch_shape, -1))
+            features.append(x)
+        return jnp.concatenate(features, axis=-1)
+
+
+class PolicyHead(nn.Module):
+    """Maps features to the parameters of the action distribution."""
+
+    action_space: Any
+    head: str  # "categorical" | "gaussian" | "beta"
+
+    @nn.compact
+    def __call__(self, x: jax.Array):
+        if self.head == "categorical":
+            return Categorical(_dense(self.action_space.n, 0.01)(x))
+        dim = int(np.prod(self.action_space.shape))
+        if self.head == "gaussian":
+            mean = _dense(dim, 0.01)(x)
+            log_std = self.param("log_std", nn.initializers.zeros, (dim,))
+            return DiagGaussian(mean, jnp.broadcast_to(log_std, mean.shape))
+        if self.head == "beta":
+            raw = _dense(2 * dim, 0.01)(x)
+            alpha, beta = jnp.split(nn.softplus(raw) + 1.0, 2, axis=-1)
+            low = jnp.asarray(self.action_space.low, jnp.float32)
+            high = jnp.asarray(self.action_space.high, jnp.float32)
+            return Beta(alpha, beta, jnp.broadcast_to(low, alpha.shape), jnp.broadcast_to(high, alpha.shape))
+        raise ValueError(f"unknown action head {self.head!r}")
+
+
+class FeedForwardActorCritic(nn.Module):
+    """Separate actor and critic MLPs over a shared observation encoder."""
+
+    description: tuple
+    action_space: Any
+    head: str
+    hidden_sizes: Sequence[int] = (64, 64)
+    activation: str = "tanh"
+
+    @nn.compact
+    def __call__(self, carry: jax.Array, obs: Any, episode_start: jax.Array):
+        act = ACTIVATIONS[self.activation]
+        x = ObservationEncoder(self.description)(obs)
+        actor, critic = x, x
+        for size in self.hidden_sizes:
+            actor = act(_dense(size)(actor))
+            critic = act(_dense(size)(critic))
+        value = _dense(1, 1.0)(critic)[..., 0]
+        return carry, PolicyHead(self.action_space, self.head)(actor), value
+
+    @staticmethod
+    def initial_carry(batch_size: int, hidden_size: int) -> jax.Array:
+        # A width-1 placeholder (checkpointers refuse zero-size arrays); the network ignores it.
+        return jnp.zeros((batch_size, 1), jnp.float32)
+
+
+class RecurrentActorCritic(nn.Module):
+    """Encoder -> dense -> GRU -> actor and critic MLPs. Inputs are time-major ``[T, B, ...]``; the
+    carry is reset to zeros wherever ``episode_start`` is true, before the step that reads that input.
+    """
+
+    description: tuple
+    action_space: Any
+    head: str
+    hidden_sizes: Sequence[int] = (64, 64)
+    activation: str = "tanh"
+    gru_size: int = 128
+
+    @nn.compact
+    def __call__(self, carry: jax.Array, obs: Any, episode_start: jax.Array):
+        act = ACTIVATIONS[self.activation]
+        x = act(_dense(self.hidden_sizes[0])(ObservationEncoder(self.description)(obs)))
+
+        def gru_step(cell, h, inputs):
+            x_t, start_t = inputs
+            h = jnp.where(start_t[:, None], jnp.zeros_like(h), h)
+            h, y = cell(h, x_t)
+            return h, y
+
+        scan = nn.scan(
+            gru_step, variable_broadcast="params", split_rngs={"params": False}, in_axes=0, out_axes=0
+        )
+        carry, y = scan(nn.GRUCell(self.gru_size, name="gru"), carry, (x, episode_start))
+        actor, critic = y, y
+        for size in self.hidden_sizes[1:]:
+            actor = act(_dense(size)(actor))
+            critic = act(_dense(size)(critic))
+        value = _dense(1, 1.0)(critic)[..., 0]
+        return carry, PolicyHead(self.action_space, self.head)(actor), value
+
+    @staticmethod
+    def initial_carry(batch_size: int, hidden_size: int) -> jax.Array:
+        return jnp.zeros((batch_size, hidden_size), jnp.float32)
+
+
+def default_head(action_space: spaces.Space) -> str:
+    if isinstance(action_space, spaces.Discrete):
+        return "categorical"
+    if isinstance(action_space, spaces.Box):
+        return "gaussian"
+    raise ValueError(f"no default policy head for action space {action_space}")

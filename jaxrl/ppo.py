@@ -1,0 +1,411 @@
+"""Proximal policy optimisation, feed-forward or recurrent, read top to bottom.
+
+    trainer = make_train(PPOConfig(env="CartPole-v1"))
+    state = trainer.init(jax.random.PRNGKey(0))
+    state, metrics = trainer.update(state)        # one compiled chunk of updates
+    state, metrics = trainer.train(jax.random.PRNGKey(0))   # the whole run as one call
+
+Fields named in ``PPOConfig.VMAPPABLE`` are read from a ``HyperParams`` pytree carried in the runner
+state, so ``jax.vmap(trainer.init_fn)(keys, hparams)`` runs many seeds and hyperparameters as one
+program. Every other field is static: it fixes shapes or code paths.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+from collections.abc import Callable
+from typing import Any, Literal
+
+import jax
+import jax.numpy as jnp
+import optax
+from flax import struct
+
+import envs
+from envs import spaces
+from jaxrl.gae import truncation_aware_gae
+from jaxrl.losses import ppo_loss
+from jaxrl.networks import FeedForwardActorCritic, RecurrentActorCritic, default_head, describe_observation
+from jaxrl.rollout import RolloutState, bootstrap_values, collect_rollout, summarize_episodes
+
+
+@dataclasses.dataclass(frozen=True)
+class PPOConfig:
+    """PPO hyperparameters. Defaults are the classic CartPole setting (PureJaxRL / CleanRL)."""
+
+    env: str = "CartPole-v1"
+    env_kwargs: dict[str, int | float | bool | str] = dataclasses.field(default_factory=dict)
+    total_timesteps: int = 500_000
+    num_envs: int = 4
+    num_steps: int = 128
+    update_epochs: int = 4
+    num_minibatches: int = 4
+    # vmappable
+    learning_rate: float = 2.5e-4
+    ent_coef: float = 0.01
+    vf_coef: float = 0.5
+    clip_eps: float = 0.2
+    gamma: float = 0.99
+    gae_lambda: float = 0.95
+    max_grad_norm: float = 0.5
+    bonus_coef: float = 0.0
+    # static
+    anneal_lr: bool = True
+    normalize_advantages: bool = True
+    clip_value_loss: bool = True
+    network: Literal["mlp", "gru"] = "mlp"
+    hidden_sizes: tuple[int, ...] = (64, 64)
+    activation: Literal["tanh", "relu", "gelu"] = "tanh"
+    gru_size: int = 128
+    action_head: Literal["auto", "categorical", "gaussian", "beta"] = "auto"
+    bonus: str = "none"
+    bonus_kwargs: dict[str, int | float | bool | str] = dataclasses.field(default_factory=dict)
+    normalize_bonus: bool = True
+
+    VMAPPABLE = frozenset(
+        {
+            "learning_rate",
+            "ent_coef",
+            "vf_coef",
+            "clip_eps",
+            "gamma",
+            "gae_lambda",
+            "max_grad_norm",
+            "bonus_coef",
+        }
+    )
+
+    @property
+    def batch_size(self) -> int:
+        return self.num_envs * self.num_steps
+
+    @property
+    def num_updates(self) -> int:
+        return self.total_timesteps // self.batch_size
+
+    def validate(self) -> None:
+        """Refuse impossible settings with a message that names the field."""
+        positive = [
+            "total_timesteps",
+            "num_envs",
+            "num_steps",
+            "update_epochs",
+            "num_minibatches",
+            "gru_size",
+        ]
+        for name in positive:
+            if getattr(self, name) <= 0:
+                raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
+        if self.num_updates < 1:
+            raise ValueError(
+                f"total_timesteps={self.total_timesteps} is less than one batch "
+                f"(num_envs * num_steps = {self.batch_size})"
+            )
+        if self.network == "gru":
+            if self.num_envs % self.num_minibatches:
+                raise ValueError(
+                    f"recurrent PPO draws minibatches over environments: num_envs={self.num_envs} must be "
+                    f"divisible by num_minibatches={self.num_minibatches}"
+                )
+        elif self.batch_size % self.num_minibatches:
+            raise ValueError(
+                f"the batch of num_envs * num_steps = {self.batch_size} does not divide into "
+                f"num_minibatches={self.num_minibatches}"
+            )
+        for name in ("gamma", "gae_lambda"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"{name} must lie in [0, 1], got {getattr(self, name)}")
+        if self.learning_rate < 0 or self.clip_eps <= 0 or self.max_grad_norm <= 0:
+            raise ValueError("learning_rate must be >= 0, clip_eps and max_grad_norm > 0")
+        if not self.hidden_sizes:
+            raise ValueError("hidden_sizes needs at least one layer")
+
+    def hyperparams(self, **overrides: float) -> HyperParams:
+        """The vmappable fields as a pytree of float32 scalars, with optional overrides."""
+        unknown = set(overrides) - self.VMAPPABLE
+        if unknown:
+            raise ValueError(f"{sorted(unknown)} are not vmappable; vmappable: {sorted(self.VMAPPABLE)}")
+        values = {name: overrides.get(name, getattr(self, name)) for name in self.VMAPPABLE}
+        return HyperParams(**{k: jnp.asarray(v, jnp.float32) for k, v in values.items()})
+
+
+@struct.dataclass
+class HyperParams:
+    learning_rate: jax.Array
+    ent_coef: jax.Array
+    vf_coef: jax.Array
+    clip_eps: jax.Array
+    gamma: jax.Array
+    gae_lambda: jax.Array
+    max_grad_norm: jax.Array
+    bonus_coef: jax.Array
+
+
+@struct.dataclass
+class RunnerState:
+    params: Any
+    opt_state: Any
+    rollout: RolloutState
+    bonus_norm: Any  # running moments of the intrinsic reward
+    key: jax.Array
+    update_idx: jax.Array
+    hparams: HyperParams
+
+
+@dataclasses.dataclass(frozen=True)
+class Trainer:
+    config: PPOConfig
+    env: Any
+    env_params: Any
+    network: Any
+    bonus: Any
+    init_fn: Callable[..., RunnerState]  # (key, hparams) -> RunnerState; pure, vmap it
+    update_fn: Callable[..., tuple[RunnerState, dict]]  # (state, num_updates) -> one chunk; pure
+    updates_per_chunk: int
+
+    @property
+    def chunk_lengths(self) -> list[int]:
+        """Updates in each chunk: full chunks, then the remainder (a second compiled program)."""
+        full, rest = divmod(self.config.num_updates, self.updates_per_chunk)
+        return [self.updates_per_chunk] * full + ([rest] if rest else [])
+
+    @property
+    def num_chunks(self) -> int:
+        return len(self.chunk_lengths)
+
+    def init(self, key: jax.Array, hparams: HyperParams | None = None) -> RunnerState:
+        return jax.jit(self.init_fn)(key, hparams if hparams is not None else self.config.hyperparams())
+
+    def update(self, state: RunnerState, num_updates: int | None = None) -> tuple[RunnerState, dict]:
+        """One compiled chunk of ``num_updates`` (default ``updates_per_chunk``) updates."""
+        cache = self.__dict__.setdefault("_compiled", {})
+        length = num_updates or self.updates_per_chunk
+        if length not in cache:
+            cache[length] = jax.jit(functools.partial(self.update_fn, num_updates=length))
+        return cache[length](state)
+
+    def train(self, key: jax.Array, hparams: HyperParams | None = None) -> tuple[RunnerState, dict]:
+        """The whole run as one compiled call; metrics are stacked per chunk of ``updates_per_chunk``
+        updates (any remainder of updates runs after the last full chunk and is not in the metrics)."""
+        full, rest = divmod(self.config.num_updates, self.updates_per_chunk)
+
+        def run(key, hparams):
+            state = self.init_fn(key, hparams)
+            state, metrics = jax.lax.scan(lambda s, _: self.update_fn(s), state, None, length=full)
+            if rest:
+                state, _ = self.update_fn(state, num_updates=rest)
+            return state, metrics
+
+        hparams = hparams if hparams is not None else self.config.hyperparams()
+        return jax.jit(run)(key, hparams)
+
+
+def make_env(config: PPOConfig) -> tuple[Any, Any]:
+    """The training environment: vectorised, with episode statistics. Environments that arrive
+    already batched (host adapters such as ``minihack:``) are used as they are."""
+    env, env_params = envs.make(config.env, **config.env_kwargs)
+    batched = getattr(env, "num_envs", None)
+    if batched is not None:
+        if batched != config.num_envs:
+            raise ValueError(
+                f"{config.env} is batched with num_envs={batched} but the config asks for {config.num_envs}; "
+                f"pass num_envs in env_kwargs to match"
+            )
+        return envs.EpisodeStatistics(env, batch_shape=(batched,)), env_params
+    return envs.VecEnv(envs.EpisodeStatistics(env), config.num_envs), env_params
+
+
+def make_network(config: PPOConfig, env: Any, env_params: Any):
+    action_space = env.action_space(env_params)
+    head = default_head(action_space) if config.action_head == "auto" else config.action_head
+    if head == "categorical" and not isinstance(action_space, spaces.Discrete):
+        raise ValueError(f"action_head=categorical needs a Discrete action space, got {action_space}")
+    if head in ("gaussian", "beta") and not isinstance(action_space, spaces.Box):
+        raise ValueError(f"action_head={head} needs a Box action space, got {action_space}")
+    description = describe_observation(env.observation_space(env_params))
+    common = dict(
+        description=description,
+        action_space=action_space,
+        head=head,
+        hidden_sizes=tuple(config.hidden_sizes),
+        activation=config.activation,
+    )
+    if config.network == "gru":
+        return RecurrentActorCritic(**common, gru_size=config.gru_size), config.gru_size
+    if config.network == "mlp":
+        return FeedForwardActorCritic(**common), 0
+    raise ValueError(f"unknown network {config.network!r}; choose 'mlp' or 'gru'")
+
+
+def make_train(config: PPOConfig, updates_per_chunk: int = 1) -> Trainer:
+    config.validate()
+    env, env_params = make_env(config)
+    network, carry_size = make_network(config, env, env_params)
+    num_envs, num_steps = config.num_envs, config.num_steps
+    recurrent = config.network == "gru"
+    updates_per_chunk = max(1, min(updates_per_chunk, config.num_updates))
+    optimizer = optax.scale_by_adam(eps=1e-5)
+
+    bonus = None
+    if config.bonus != "none":
+        from jaxrl.bonuses import make_bonus
+        from jaxrl.bonuses.normalizer import RunningMoments
+
+        bonus = make_bonus(config.bonus, **config.bonus_kwargs)
+
+    # ------------------------------------------------------------------ init
+    def init_fn(key: jax.Array, hparams: HyperParams) -> RunnerState:
+        key, key_env, key_net, key_bonus = jax.random.split(key, 4)
+        obs, env_state = env.reset(key_env, env_params)
+        carry = network.initial_carry(num_envs, carry_size)
+        starts = jnp.ones((num_envs,), bool)
+        add_time = lambda x: x[None]
+        params = network.init(key_net, carry, jax.tree.map(add_time, obs), starts[None])
+        bonus_state, bonus_norm = None, None
+        if bonus is not None:
+            one_obs = jax.tree.map(lambda x: x[0], obs)
+            bonus_state = bonus.init(
+                key_bonus,
+                one_obs,
+                env.action_space(env_params).n
+                if isinstance(env.action_space(env_params), spaces.Discrete)
+                else 0,
+                num_envs,
+            )
+            bonus_norm = RunningMoments.init()
+        rollout = RolloutState(env_state, obs, starts, carry, bonus_state)
+        return RunnerState(params, optimizer.init(params), rollout, bonus_norm, key, jnp.int32(0), hparams)
+
+    # ---------------------------------------------------------------- update
+    def update_once(state: RunnerState, _) -> tuple[RunnerState, dict]:
+        hp = state.hparams
+        key, key_rollout, key_perm = jax.random.split(state.key, 3)
+        initial_carry = state.rollout.carry
+        rollout, batch = collect_rollout(
+            key_rollout,
+            state.rollout,
+            state.params,
+            env=env,
+            env_params=env_params,
+            network=network,
+            num_steps=num_steps,
+            bonus=bonus,
+        )
+
+        # Rewards: extrinsic plus the (normalised) exploration bonus.
+        rewards, bonus_norm, bonus_metrics = batch.reward, state.bonus_norm, {}
+        if bonus is not None:
+            if config.normalize_bonus:
+                bonus_norm = bonus_norm.update(batch.intrinsic)
+                intrinsic = batch.intrinsic / (bonus_norm.std() + 1e-8)
+            else:
+                intrinsic = batch.intrinsic
+            rewards = rewards + hp.bonus_coef * intrinsic
+            bonus_state, bonus_metrics = bonus.update(
+                rollout.bonus_state,
+                {
+                    "obs": batch.obs,
+                    "action": batch.action,
+                    "next_obs": batch.final_obs,
+                    "done": jnp.logical_or(batch.terminated, batch.truncated),
+                },
+            )
+            rollout = rollout.replace(bonus_state=bonus_state)
+            bonus_metrics = {**bonus_metrics, "intrinsic_reward": batch.intrinsic.mean()}
+
+        next_values = bootstrap_values(state.params, network, batch)
+        done = jnp.logical_or(batch.terminated, batch.truncated)
+        advantages, returns = truncation_aware_gae(
+            rewards, batch.value, next_values, batch.terminated, done, hp.gamma, hp.gae_lambda
+        )
+
+        # Learning-rate annealing is linear in the update index, as in PPO's original schedule.
+        frac = 1.0 - state.update_idx / config.num_updates if config.anneal_lr else 1.0
+        learning_rate = hp.learning_rate * frac
+        clip = optax.clip_by_global_norm(hp.max_grad_norm)
+
+        def loss_fn(params, mb):
+            _, dist, values = network.apply(params, mb["carry"], mb["obs"], mb["episode_start"])
+            return ppo_loss(
+                dist,
+                values,
+                mb["action"],
+                mb["log_prob"],
+                mb["value"],
+                mb["advantage"],
+                mb["return"],
+                clip_eps=hp.clip_eps,
+                vf_coef=hp.vf_coef,
+                ent_coef=hp.ent_coef,
+                normalize_advantages=config.normalize_advantages,
+                clip_value_loss=config.clip_value_loss,
+            )
+
+        data = {
+            "obs": batch.obs,
+            "action": batch.action,
+            "log_prob": batch.log_prob,
+            "value": batch.value,
+            "advantage": advantages,
+            "return": returns,
+            "episode_start": batch.episode_start,
+        }
+
+        def minibatches(key):
+            """Recurrent: whole sequences, split over environments. Feed-forward: shuffled samples."""
+            if recurrent:
+                perm = jax.random.permutation(key, num_envs).reshape(config.num_minibatches, -1)
+                take = lambda x: jnp.swapaxes(x[:, perm], 0, 1)  # [M, T, N/M, ...]
+                mbs = jax.tree.map(take, data)
+                mbs["carry"] = initial_carry[perm]
+                return mbs
+            perm = jax.random.permutation(key, config.batch_size).reshape(config.num_minibatches, -1)
+            flat = lambda x: x.reshape((config.batch_size, *x.shape[2:]))[perm]
+            mbs = jax.tree.map(flat, data)
+            mbs["carry"] = jnp.zeros((*perm.shape, 1), jnp.float32)
+            return mbs
+
+        def sgd_step(carry, mb):
+            params, opt_state = carry
+            grads, terms = jax.grad(loss_fn, has_aux=True)(params, mb)
+            grads, _ = clip.update(grads, clip.init(params))
+            updates, opt_state = optimizer.update(grads, opt_state, params)
+            updates = jax.tree.map(lambda u: -learning_rate * u, updates)
+            return (optax.apply_updates(params, updates), opt_state), terms
+
+        def epoch(carry, key):
+            return jax.lax.scan(sgd_step, carry, minibatches(key))
+
+        (params, opt_state), terms = jax.lax.scan(
+            epoch, (state.params, state.opt_state), jax.random.split(key_perm, config.update_epochs)
+        )
+        metrics = {
+            **jax.tree.map(jnp.mean, terms),
+            **bonus_metrics,
+            **summarize_episodes(batch.stats),
+            "learning_rate": learning_rate,
+        }
+        new_state = RunnerState(params, opt_state, rollout, bonus_norm, key, state.update_idx + 1, hp)
+        return new_state, metrics
+
+    def update_fn(state: RunnerState, num_updates: int = updates_per_chunk) -> tuple[RunnerState, dict]:
+        """``num_updates`` updates; metrics summed (episode counts) or averaged (losses)."""
+        state, metrics = jax.lax.scan(update_once, state, None, length=num_updates)
+        summed = {k: metrics[k].sum() for k in metrics if k.endswith("_sum") or k == "episodes"}
+        averaged = {k: metrics[k].mean() for k in metrics if k not in summed}
+        return state, {**summed, **averaged, "update": state.update_idx}
+
+    return Trainer(config, env, env_params, network, bonus, init_fn, update_fn, updates_per_chunk)
+
+
+def episode_means(metrics: dict) -> dict:
+    """Per-episode means from a chunk's sums (NaN where no episode finished)."""
+    episodes = metrics["episodes"]
+    safe = jnp.maximum(episodes, 1)
+    nan_if_none = lambda x: jnp.where(episodes > 0, x / safe, jnp.nan)
+    return {
+        "episode_return_mean": nan_if_none(metrics["episode_return_sum"]),
+        "episode_length_mean": nan_if_none(metrics["episode_length_sum"]),
+        "success_rate": nan_if_none(metrics["success_sum"]),
+    }
