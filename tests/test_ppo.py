@@ -1,0 +1,314 @@
+"""PPO: the mathematics against direct computations, recurrent state handling, vmapped trials,
+resume, determinism, NaN handling and input errors."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from jaxrl.gae import truncation_aware_gae
+from jaxrl.ppo import PPOConfig, make_train
+from jaxrl.rollout import bootstrap_values, collect_rollout
+from jaxrl.run import TIMING_FIELDS, RunConfig, TrainingError, TrialSpec, run_trials, train_run
+
+
+def gae_loop(rewards, values, next_values, terminated, truncated, gamma, lam):
+    """GAE written as the textbook loop, one environment."""
+    T = len(rewards)
+    advantages = np.zeros(T)
+    next_advantage = 0.0
+    for t in reversed(range(T)):
+        bootstrap = 0.0 if terminated[t] else next_values[t]
+        delta = rewards[t] + gamma * bootstrap - values[t]
+        continues = 0.0 if (terminated[t] or truncated[t]) else 1.0
+        next_advantage = delta + gamma * lam * continues * next_advantage
+        advantages[t] = next_advantage
+    return advantages, advantages + values
+
+
+def test_gae_bootstraps_truncation_but_not_termination():
+    rng = np.random.default_rng(0)
+    T = 12
+    rewards = rng.normal(size=T)
+    values = rng.normal(size=T)
+    next_values = rng.normal(size=T)
+    terminated = np.zeros(T, bool)
+    truncated = np.zeros(T, bool)
+    terminated[3] = True  # the task ended: no bootstrap
+    truncated[7] = True  # the time limit: bootstrap from V(final observation)
+    terminated[10] = truncated[10] = True  # both at once counts as termination
+    adv, ret = truncation_aware_gae(
+        jnp.asarray(rewards),
+        jnp.asarray(values),
+        jnp.asarray(next_values),
+        jnp.asarray(terminated),
+        jnp.asarray(terminated | truncated),
+        0.97,
+        0.9,
+    )
+    expected_adv, expected_ret = gae_loop(rewards, values, next_values, terminated, truncated, 0.97, 0.9)
+    np.testing.assert_allclose(adv, expected_adv, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(ret, expected_ret, rtol=1e-5, atol=1e-5)
+    # The truncated step's target really uses its next value, the terminated step's does not.
+    assert adv[7] == pytest.approx(rewards[7] + 0.97 * next_values[7] - values[7], abs=1e-5)
+    assert adv[3] == pytest.approx(rewards[3] - values[3], abs=1e-5)
+
+
+SMALL = dict(total_timesteps=2048, num_envs=4, num_steps=32, num_minibatches=2, update_epochs=2)
+
+
+def test_recurrent_update_recomputes_rollout_log_probs_across_episode_boundaries():
+    """Before any gradient step, replaying the rollout's sequences (with resets at episode starts)
+    gives the rollout's log-probabilities and values: the ratio is 1 to float precision."""
+    config = PPOConfig(
+        env="MemoryCorridor",
+        env_kwargs={"length": 3, "max_steps_in_episode": 6},
+        network="gru",
+        gru_size=16,
+        **SMALL,
+    )
+    trainer = make_train(config)
+    state = trainer.init(jax.random.PRNGKey(0))
+    initial_carry = state.rollout.carry
+
+    @jax.jit
+    def rollout_and_replay(state):
+        _, batch = collect_rollout(
+            jax.random.PRNGKey(1),
+            state.rollout,
+            state.params,
+            env=trainer.env,
+            env_params=trainer.env_params,
+            network=trainer.network,
+            num_steps=32,
+        )
+        # Replay whole sequences for a subset of environments, as a minibatch does.
+        envs_subset = jnp.array([3, 1])
+        _, dist, values = trainer.network.apply(
+            state.params,
+            initial_carry[envs_subset],
+            batch.obs[:, envs_subset],
+            batch.episode_start[:, envs_subset],
+        )
+        return batch, dist.log_prob(batch.action[:, envs_subset]), values, envs_subset
+
+    batch, log_probs, values, subset = rollout_and_replay(state)
+    starts = np.asarray(batch.episode_start)
+    assert starts[1:].sum() >= 4, "the rollout must cross several episode boundaries"
+    np.testing.assert_allclose(log_probs, batch.log_prob[:, subset], atol=1e-5)
+    np.testing.assert_allclose(values, batch.value[:, subset], atol=1e-5)
+    ratio = np.exp(np.asarray(log_probs) - np.asarray(batch.log_prob[:, subset]))
+    np.testing.assert_allclose(ratio, 1.0, atol=1e-5)
+    # Without the resets the replay differs: the test would catch a missing reset.
+    _, dist_no_reset, _ = jax.jit(trainer.network.apply)(
+        state.params,
+        initial_carry[subset],
+        batch.obs[:, subset],
+        jnp.zeros_like(batch.episode_start[:, subset]),
+    )
+    assert not np.allclose(
+        dist_no_reset.log_prob(batch.action[:, subset]), batch.log_prob[:, subset], atol=1e-5
+    )
+
+
+def test_recurrent_hidden_state_matches_step_by_step_loop():
+    """The sequence network equals a Python loop of single steps that resets at episode starts."""
+    config = PPOConfig(env="MemoryCorridor", network="gru", gru_size=8, **SMALL)
+    trainer = make_train(config)
+    state = trainer.init(jax.random.PRNGKey(0))
+    T, B = 7, 3
+    obs = jax.random.uniform(jax.random.PRNGKey(2), (T, B, 4))
+    starts = jnp.array([[1, 0, 0], [0, 0, 1], [0, 1, 0], [0, 0, 0], [1, 0, 0], [0, 0, 0], [0, 1, 1]], bool)
+    carry0 = jax.random.normal(jax.random.PRNGKey(3), (B, 8))
+    carry_seq, dist_seq, values_seq = trainer.network.apply(state.params, carry0, obs, starts)
+    carry = carry0
+    for t in range(T):
+        carry, dist, value = trainer.network.apply(state.params, carry, obs[t : t + 1], starts[t : t + 1])
+        np.testing.assert_allclose(dist.logits[0], dist_seq.logits[t], atol=1e-6)
+        np.testing.assert_allclose(value[0], values_seq[t], atol=1e-6)
+    np.testing.assert_allclose(carry, carry_seq, atol=1e-6)
+
+
+def test_bootstrap_value_is_the_next_step_value_when_the_episode_goes_on():
+    config = PPOConfig(env="CartPole-v1", env_kwargs={"max_steps_in_episode": 5}, **SMALL)
+    trainer = make_train(config)
+    state = trainer.init(jax.random.PRNGKey(0))
+    _, batch = collect_rollout(
+        jax.random.PRNGKey(1),
+        state.rollout,
+        state.params,
+        env=trainer.env,
+        env_params=trainer.env_params,
+        network=trainer.network,
+        num_steps=16,
+    )
+    next_values = bootstrap_values(state.params, trainer.network, batch)
+    done = np.asarray(batch.terminated | batch.truncated)
+    assert np.asarray(batch.truncated).any()
+    cont = ~done[:-1]
+    np.testing.assert_allclose(
+        np.asarray(next_values[:-1])[cont], np.asarray(batch.value[1:])[cont], atol=1e-5
+    )
+
+
+def test_vmapped_hyperparameters_equal_separate_runs():
+    config = PPOConfig(**SMALL)
+    trainer = make_train(config, updates_per_chunk=4)
+    lrs = [1e-3, 3e-4]
+    hparams = jax.tree.map(lambda *x: jnp.stack(x), *[config.hyperparams(learning_rate=lr) for lr in lrs])
+    keys = jnp.stack([jax.random.PRNGKey(0)] * 2)
+    batched, _ = jax.jit(jax.vmap(trainer.update_fn))(jax.jit(jax.vmap(trainer.init_fn))(keys, hparams))
+    for i, lr in enumerate(lrs):
+        single, _ = trainer.update(trainer.init(jax.random.PRNGKey(0), config.hyperparams(learning_rate=lr)))
+        for a, b in zip(jax.tree.leaves(single.params), jax.tree.leaves(batched.params), strict=True):
+            np.testing.assert_allclose(a, b[i], rtol=2e-4, atol=2e-5)
+    diff = jax.tree.map(lambda x: jnp.abs(x[0] - x[1]).max(), batched.params)
+    assert max(jax.tree.leaves(diff)) > 1e-4, "different learning rates must give different parameters"
+
+
+def _read(path):
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def _without_timing(rows):
+    return [{k: v for k, v in row.items() if k not in TIMING_FIELDS} for row in rows]
+
+
+def test_same_seed_gives_identical_metrics(tmp_path):
+    config = PPOConfig(**SMALL)
+    run = RunConfig(log_every=4, checkpoint_every=100, progress=False)
+    train_run(config, RunConfig(**{**run.__dict__, "out": str(tmp_path / "a")}))
+    train_run(config, RunConfig(**{**run.__dict__, "out": str(tmp_path / "b")}))
+    a, b = _read(tmp_path / "a" / "metrics.jsonl"), _read(tmp_path / "b" / "metrics.jsonl")
+    assert len(a) == 4 and a[-1]["step"] == 2048
+    assert _without_timing(a) == _without_timing(b)
+
+
+def test_resume_after_interruption_matches_uninterrupted_run(tmp_path, monkeypatch):
+    import jaxrl.run as run_module
+    from jaxrl.checkpoints import Checkpointer
+
+    config = PPOConfig(total_timesteps=8 * 128, num_envs=4, num_steps=32, num_minibatches=2, update_epochs=2)
+    run = RunConfig(log_every=1, checkpoint_every=2, progress=False, num_seeds=2)
+    train_run(config, RunConfig(**{**run.__dict__, "out": str(tmp_path / "full")}))
+
+    original = run_module.episode_means
+    calls = {"n": 0}
+
+    def interrupt_at_fifth_chunk(metrics):
+        calls["n"] += 1
+        if calls["n"] == 5:  # chunks 1-4 logged, checkpoint at 4; killed in chunk 5
+            raise KeyboardInterrupt
+        return original(metrics)
+
+    monkeypatch.setattr(run_module, "episode_means", interrupt_at_fifth_chunk)
+    with pytest.raises(KeyboardInterrupt):
+        train_run(config, RunConfig(**{**run.__dict__, "out": str(tmp_path / "cut")}))
+    monkeypatch.setattr(run_module, "episode_means", original)
+    assert len(_read(tmp_path / "cut" / "metrics.jsonl")) == 8  # 4 chunks x 2 seeds
+    with pytest.raises(FileExistsError, match="--resume"):
+        train_run(config, RunConfig(**{**run.__dict__, "out": str(tmp_path / "cut")}))
+    train_run(config, RunConfig(**{**run.__dict__, "out": str(tmp_path / "cut"), "resume": True}))
+
+    full, cut = _read(tmp_path / "full" / "metrics.jsonl"), _read(tmp_path / "cut" / "metrics.jsonl")
+    assert _without_timing(full) == _without_timing(cut)
+    trainer = make_train(config)
+    like = jax.vmap(trainer.init_fn)(
+        jnp.zeros((2, 2), jnp.uint32), jax.tree.map(lambda x: jnp.stack([x, x]), config.hyperparams())
+    )
+    restored = [Checkpointer(tmp_path / d / "checkpoints").restore(8, like) for d in ("full", "cut")]
+    for a, b in zip(jax.tree.leaves(restored[0]), jax.tree.leaves(restored[1]), strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_resume_needs_a_run_folder(tmp_path):
+    with pytest.raises(FileNotFoundError, match="not a run folder"):
+        train_run(PPOConfig(**SMALL), RunConfig(out=str(tmp_path / "missing"), resume=True, progress=False))
+
+
+def test_nan_stops_the_run_naming_the_update_and_keeps_the_last_good_checkpoint(tmp_path, monkeypatch):
+    import jaxrl.run as run_module
+
+    config = PPOConfig(**SMALL)  # 16 updates
+    original = run_module.make_train
+
+    def make_train_with_nan_after_update_5(config, updates_per_chunk=1):
+        trainer = original(config, updates_per_chunk)
+
+        def update_fn(state, num_updates=updates_per_chunk):
+            new_state, metrics = trainer.update_fn(state, num_updates)
+            bad = new_state.update_idx > 5
+            metrics["loss"] = jnp.where(bad, jnp.nan, metrics["loss"])
+            return new_state, metrics
+
+        return dataclasses.replace(trainer, update_fn=update_fn)
+
+    monkeypatch.setattr(run_module, "make_train", make_train_with_nan_after_update_5)
+    with pytest.raises(TrainingError, match="NaN in the loss at update 6"):
+        run_trials(
+            config,
+            [TrialSpec("only", 0, {}, tmp_path)],
+            RunConfig(log_every=1, checkpoint_every=2, progress=False),
+        )
+    from jaxrl.checkpoints import Checkpointer
+
+    assert Checkpointer(tmp_path / "checkpoints").latest_step() == 4
+    status = json.loads((tmp_path / "status.json").read_text())
+    assert status["status"] == "failed" and "update 6" in status["error"]
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (dict(num_envs=3, num_steps=5, num_minibatches=4), "does not divide"),
+        (dict(network="gru", num_envs=6, num_minibatches=4), "divisible by num_minibatches"),
+        (dict(total_timesteps=10), "less than one batch"),
+        (dict(gamma=1.5), "gamma"),
+        (dict(env="NoSuchEnv-v0"), "unknown environment 'NoSuchEnv-v0'"),
+    ],
+)
+def test_bad_config_gets_a_clear_error(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        make_train(PPOConfig(**kwargs))
+
+
+def test_non_vmappable_override_is_refused():
+    with pytest.raises(ValueError, match="not vmappable"):
+        PPOConfig().hyperparams(num_envs=8)
+
+
+def test_cli_train_then_eval(tmp_path, capsys):
+    from jaxrl.cli import main
+
+    out = tmp_path / "run"
+    assert (
+        main(
+            [
+                "train",
+                "ppo",
+                "--total-timesteps",
+                "2048",
+                "--num-seeds",
+                "2",
+                "--out",
+                str(out),
+                "--log-every",
+                "4",
+                "--progress",
+                "False",
+            ]
+        )
+        == 0
+    )
+    assert (out / "metrics.jsonl").exists() and (out / "config.json").exists()
+    assert main(["eval", "--run", str(out), "--episodes", "4", "--greedy", "True"]) == 0
+    printed = capsys.readouterr().out
+    assert "seed 1: return" in printed and "all: return mean" in printed
+    assert main(["eval", "--run", str(tmp_path / "nope")]) == 2
+    assert "does not exist" in capsys.readouterr().err
+    assert main(["train", "dqn"]) == 2
