@@ -25,6 +25,7 @@ from tqdm.auto import tqdm
 
 from jaxrl.checkpoints import Checkpointer, has_checkpoint
 from jaxrl.ppo import PPOConfig, episode_means, make_train
+from jaxrl.sharding import make_mesh, runner_state_shardings
 
 TIMING_FIELDS = ("sps", "wall_time")  # the only metrics fields that differ between identical runs
 LOSS_FIELDS = ("loss", "policy_loss", "value_loss", "entropy", "approx_kl", "clip_fraction")
@@ -42,6 +43,7 @@ class RunConfig:
     resume: bool = False
     progress: bool = True
     tensorboard: bool = False
+    devices: int = 1  # shard the environments over this many local devices (0: all)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -156,11 +158,17 @@ def run_trials(config: PPOConfig, trials: list[TrialSpec], run: RunConfig) -> di
     hparams = jax.tree.map(lambda *xs: jnp.stack(xs), *[config.hyperparams(**t.overrides) for t in trials])
     init = jax.jit(jax.vmap(trainer.init_fn))
     compiled: dict[int, Any] = {}
+    shardings = None
 
     def update(state, num_updates):
         if num_updates not in compiled:
-            chunk_fn = functools.partial(trainer.update_fn, num_updates=num_updates)
-            compiled[num_updates] = jax.jit(jax.vmap(chunk_fn))
+            chunk_fn = jax.vmap(functools.partial(trainer.update_fn, num_updates=num_updates))
+            if shardings is None:
+                compiled[num_updates] = jax.jit(chunk_fn)
+            else:
+                compiled[num_updates] = jax.jit(
+                    chunk_fn, in_shardings=(shardings,), out_shardings=(shardings, None)
+                )
         return compiled[num_updates](state)
 
     group_dir = _group_dir(trials)
@@ -189,6 +197,10 @@ def run_trials(config: PPOConfig, trials: list[TrialSpec], run: RunConfig) -> di
     if latest is not None:
         state = checkpointer.restore(latest, state)
         start_chunk = latest
+    if run.devices != 1:
+        mesh = make_mesh(run.devices)
+        shardings = runner_state_shardings(state, mesh, config.num_envs)
+        state = jax.device_put(state, shardings)
     metrics_files = _MetricsFiles(
         trials, keep_until_update=sum(trainer.chunk_lengths[:start_chunk]) if latest is not None else None
     )
