@@ -25,10 +25,22 @@ def _dense(features: int, scale: float = np.sqrt(2)) -> nn.Dense:
     return nn.Dense(features, kernel_init=nn.initializers.orthogonal(scale), bias_init=nn.initializers.zeros)
 
 
-def describe_observation(space: spaces.Space) -> tuple[tuple[str, tuple[int, ...], int], ...]:
-    """A static description of each observation leaf, in pytree (sorted-key) order:
+def describe_observation(
+    space: spaces.Space, keys: Sequence[str] = ()
+) -> tuple[tuple[str, tuple[int, ...], int], ...]:
+    """A static description of the observation leaves the policy reads (all, or the dict ``keys``):
     ``(name, shape, vocab)`` where ``vocab > 0`` marks an integer map to embed."""
-    items = sorted(space.spaces.items()) if isinstance(space, spaces.Dict) else [("obs", space)]
+    if isinstance(space, spaces.Dict):
+        missing = [k for k in keys if k not in space.spaces]
+        if missing:
+            raise ValueError(
+                f"obs_keys {missing} are not observation keys; available: {sorted(space.spaces)}"
+            )
+        items = sorted((k, v) for k, v in space.spaces.items() if not keys or k in keys)
+    elif keys:
+        raise ValueError(f"obs_keys={list(keys)} given but the observation is not a dict")
+    else:
+        items = [("obs", space)]
     description = []
     for name, leaf in items:
         vocab = 0
@@ -52,9 +64,9 @@ class ObservationEncoder(nn.Module):
 
     @nn.compact
     def __call__(self, obs: Any) -> jax.Array:
-        leaves = jax.tree.leaves(obs)
         features = []
-        for (name, shape, vocab), leaf in zip(self.description, leaves, strict=True):
+        for name, shape, vocab in self.description:
+            leaf = obs[name] if isinstance(obs, dict) else obs
             batch_shape = leaf.shape[: leaf.ndim - len(shape)]
             if vocab > 0:
                 x = nn.Embed(vocab, self.embed_dim, name=f"embed_{name}")(leaf.astype(jnp.int32))

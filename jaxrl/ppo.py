@@ -59,6 +59,7 @@ class PPOConfig:
     activation: Literal["tanh", "relu", "gelu"] = "tanh"
     gru_size: int = 128
     action_head: Literal["auto", "categorical", "gaussian", "beta"] = "auto"
+    obs_keys: tuple[str, ...] = ()  # dict observations: the keys the policy reads (empty: all)
     bonus: str = "none"
     bonus_kwargs: dict[str, int | float | bool | str] = dataclasses.field(default_factory=dict)
     normalize_bonus: bool = True
@@ -223,7 +224,7 @@ def make_network(config: PPOConfig, env: Any, env_params: Any):
         raise ValueError(f"action_head=categorical needs a Discrete action space, got {action_space}")
     if head in ("gaussian", "beta") and not isinstance(action_space, spaces.Box):
         raise ValueError(f"action_head={head} needs a Box action space, got {action_space}")
-    description = describe_observation(env.observation_space(env_params))
+    description = describe_observation(env.observation_space(env_params), config.obs_keys)
     common = dict(
         description=description,
         action_space=action_space,
@@ -249,8 +250,7 @@ def make_train(config: PPOConfig, updates_per_chunk: int = 1) -> Trainer:
 
     bonus = None
     if config.bonus != "none":
-        from jaxrl.bonuses import make_bonus
-        from jaxrl.bonuses.normalizer import RunningMoments
+        from jaxrl.bonuses import RunningMoments, make_bonus, scale_bonus
 
         bonus = make_bonus(config.bonus, **config.bonus_kwargs)
 
@@ -296,12 +296,10 @@ def make_train(config: PPOConfig, updates_per_chunk: int = 1) -> Trainer:
         # Rewards: extrinsic plus the (normalised) exploration bonus.
         rewards, bonus_norm, bonus_metrics = batch.reward, state.bonus_norm, {}
         if bonus is not None:
-            if config.normalize_bonus:
-                bonus_norm = bonus_norm.update(batch.intrinsic)
-                intrinsic = batch.intrinsic / (bonus_norm.std() + 1e-8)
-            else:
-                intrinsic = batch.intrinsic
-            rewards = rewards + hp.bonus_coef * intrinsic
+            intrinsic, bonus_norm = scale_bonus(
+                batch.intrinsic, bonus_norm, hp.bonus_coef, normalize=config.normalize_bonus
+            )
+            rewards = rewards + intrinsic
             bonus_state, bonus_metrics = bonus.update(
                 rollout.bonus_state,
                 {

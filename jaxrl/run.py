@@ -75,8 +75,9 @@ def config_from_dict(data: dict[str, Any]) -> PPOConfig:
     if unknown:
         raise ValueError(f"unknown PPOConfig field(s) {sorted(unknown)}")
     data = dict(data)
-    if "hidden_sizes" in data:
-        data["hidden_sizes"] = tuple(data["hidden_sizes"])
+    for name in ("hidden_sizes", "obs_keys"):
+        if name in data:
+            data[name] = tuple(data[name])
     return PPOConfig(**data)
 
 
