@@ -38,7 +38,9 @@ class Discrete(Space):
 
     def contains(self, x: Any) -> jax.Array:
         x = jnp.asarray(x)
-        return jnp.logical_and(x >= 0, x < self.n) & (jnp.shape(x) == self.shape)
+        if x.shape != self.shape:
+            return jnp.asarray(False)
+        return jnp.logical_and(x >= 0, x < self.n)
 
     def __repr__(self) -> str:
         return f"Discrete({self.n})"

@@ -239,7 +239,12 @@ def make_network(config: PPOConfig, env: Any, env_params: Any):
     raise ValueError(f"unknown network {config.network!r}; choose 'mlp' or 'gru'")
 
 
-def make_train(config: PPOConfig, updates_per_chunk: int = 1) -> Trainer:
+AdvantageFn = Callable[[Any, jax.Array, jax.Array, HyperParams], tuple[jax.Array, jax.Array]]
+
+
+def make_train(config: PPOConfig, updates_per_chunk: int = 1, advantage_fn: AdvantageFn | None = None) -> Trainer:
+    """``advantage_fn(batch, rewards, next_values, hparams) -> (advantages, returns)`` replaces the
+    truncation-aware GAE (RL-squared's greedy objective uses it to cut credit at inner episodes)."""
     config.validate()
     env, env_params = make_env(config)
     network, carry_size = make_network(config, env, env_params)
@@ -314,9 +319,12 @@ def make_train(config: PPOConfig, updates_per_chunk: int = 1) -> Trainer:
 
         next_values = bootstrap_values(state.params, network, batch)
         done = jnp.logical_or(batch.terminated, batch.truncated)
-        advantages, returns = truncation_aware_gae(
-            rewards, batch.value, next_values, batch.terminated, done, hp.gamma, hp.gae_lambda
-        )
+        if advantage_fn is None:
+            advantages, returns = truncation_aware_gae(
+                rewards, batch.value, next_values, batch.terminated, done, hp.gamma, hp.gae_lambda
+            )
+        else:
+            advantages, returns = advantage_fn(batch, rewards, next_values, hp)
 
         # Learning-rate annealing is linear in the update index, as in PPO's original schedule.
         frac = 1.0 - state.update_idx / config.num_updates if config.anneal_lr else 1.0

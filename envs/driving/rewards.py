@@ -1,0 +1,147 @@
+"""The two rewards CaRL compares, and the CARLA-leaderboard driving score that judges both.
+
+Both rewards are pure functions of the facts the world computes each step (`StepFacts`), written as
+`papers/carl.md` gives them. Our world already uses SI units (metres, seconds, radians, 10 Hz steps),
+so the sheet's constants (2.23 m/s, 6 m/s, lane_width / 2, -1, ...) are used unchanged.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+from flax import struct
+
+INFRACTIONS = ("collision", "red_light", "off_road", "opposite_lane", "speeding", "stuck")
+
+# Multiplicative driving-score penalty per occurrence, as the CARLA leaderboard uses them:
+# collision with a vehicle 0.60, red light 0.70. The leaderboard has no speeding infraction and ends a
+# blocked route without a factor (the lost completion is the penalty), so those count 1.0. Driving
+# off road or outside the route lanes is not a factor in CARLA either: the share of the route done
+# there is subtracted from route completion (see `driving_score`).
+PENALTY_FACTORS = {
+    "collision": 0.60,
+    "red_light": 0.70,
+    "off_road": 1.0,
+    "opposite_lane": 1.0,
+    "speeding": 1.0,
+    "stuck": 1.0,
+}
+
+# nuPlan's comfort bounds (the six metrics CaRL's comfort factor counts).
+COMFORT_BOUNDS = {
+    "min_lon_acceleration": -4.05,  # m/s^2
+    "max_lon_acceleration": 2.40,
+    "max_abs_lat_acceleration": 4.89,
+    "max_abs_yaw_rate": 0.95,  # rad/s
+    "max_abs_yaw_acceleration": 1.93,  # rad/s^2
+    "max_abs_lon_jerk": 4.13,  # m/s^3
+    "max_abs_jerk_magnitude": 8.37,
+}
+NUM_COMFORT_METRICS = 6
+
+# Sheet constants.
+SPEEDING_SCALE = 2.23  # m/s: the speed factor reaches 0 at 2.23 m/s over the limit
+TTC_FACTOR = 0.5
+COMFORT_WEIGHT = 0.5
+ROACH_SPEED_SCALE = 6.0  # m/s
+ROACH_POSITION_SCALE = 2.0  # m
+ROACH_STEER_CHANGE = 0.01
+ROACH_ACTION_PENALTY = 0.1
+
+
+@struct.dataclass
+class StepFacts:
+    """What one step did, as the rewards need it."""
+
+    progress_percent: jax.Array  # route completion gained this step, in percent
+    speed: jax.Array  # m/s
+    speed_limit: jax.Array  # m/s
+    desired_speed: jax.Array  # Roach's v_desired: the limit, lowered before hazards and red lights
+    ttc_penalty: jax.Array  # bool: time-to-collision was too short within the hold window
+    comfort_violations: jax.Array  # how many of the 6 comfort metrics are violated
+    lateral_distance: jax.Array  # |distance| from the ego lane centre, m
+    lane_width: jax.Array
+    in_junction: jax.Array  # bool
+    off_lane: jax.Array  # bool: in the opposite lane or off road
+    heading_error: jax.Array  # rad, ego heading minus route heading
+    steer_change: jax.Array  # |steer_t - steer_{t-1}| in action units
+    collision: jax.Array  # bool, this step
+    red_light: jax.Array  # bool, ran a red light this step
+    failed: jax.Array  # bool: terminated by an infraction (collision, red light, off road, stuck)
+
+
+def comfort_violations(lon_acc: jax.Array, lat_acc: jax.Array, yaw_rate: jax.Array, yaw_acc: jax.Array,
+                       lon_jerk: jax.Array, jerk_magnitude: jax.Array) -> jax.Array:
+    """How many of nuPlan's six comfort metrics are out of bounds."""
+    b = COMFORT_BOUNDS
+    violated = jnp.stack([
+        (lon_acc < b["min_lon_acceleration"]) | (lon_acc > b["max_lon_acceleration"]),
+        jnp.abs(lat_acc) > b["max_abs_lat_acceleration"],
+        jnp.abs(yaw_rate) > b["max_abs_yaw_rate"],
+        jnp.abs(yaw_acc) > b["max_abs_yaw_acceleration"],
+        jnp.abs(lon_jerk) > b["max_abs_lon_jerk"],
+        jerk_magnitude > b["max_abs_jerk_magnitude"],
+    ])
+    return jnp.sum(violated.astype(jnp.int32))
+
+
+def simple_penalty_factor(facts: StepFacts) -> jax.Array:
+    """The product of CaRL's multiplicative factors in [0, 1] (sheet, "Simple reward"):
+    speeding ``max(0, 1 - (v - v_limit) / 2.23)``, short TTC ``x 0.5``, comfort ``x (1 - 0.5 k / 6)``,
+    lane centre ``x (1 - clip(d_lat / (lane_width / 2), 0, 1))`` outside junctions, and 0 while in the
+    opposite lane or off road."""
+    speeding = jnp.clip(1.0 - jnp.maximum(facts.speed - facts.speed_limit, 0.0) / SPEEDING_SCALE, 0.0, 1.0)
+    ttc = jnp.where(facts.ttc_penalty, TTC_FACTOR, 1.0)
+    comfort = 1.0 - COMFORT_WEIGHT * facts.comfort_violations / NUM_COMFORT_METRICS
+    centre = 1.0 - jnp.clip(facts.lateral_distance / (facts.lane_width / 2), 0.0, 1.0)
+    centre = jnp.where(facts.in_junction, 1.0, centre)
+    return jnp.where(facts.off_lane, 0.0, speeding * ttc * comfort * centre)
+
+
+def simple_reward(facts: StepFacts) -> jax.Array:
+    """CaRL's simple reward: ``r = delta RC (percent) x penalty factors``, so a clean, finished route sums
+    to 100; a step that ends the episode with a collision or a red light gives -1 instead. Finishing
+    the route gives no bonus."""
+    progress = facts.progress_percent * simple_penalty_factor(facts)
+    return jnp.where(facts.collision | facts.red_light, -1.0, progress).astype(jnp.float32)
+
+
+def shaped_reward(facts: StepFacts) -> jax.Array:
+    """The Roach-style sum (sheet, "Shaped baseline"):
+    ``r_speed = 1 - |v - v_desired| / 6``, ``r_position = -d_lat / 2``, ``r_rotation = -|heading error|``,
+    ``r_action = -0.1`` when the steering changes by more than 0.01, and ``r_terminal = -1`` on a
+    termination by an infraction, with an extra ``-v`` on a collision or a red light. Reaching the end
+    of the route is not a failure and gets no terminal term."""
+    r_speed = 1.0 - jnp.abs(facts.speed - facts.desired_speed) / ROACH_SPEED_SCALE
+    r_position = -facts.lateral_distance / ROACH_POSITION_SCALE
+    r_rotation = -jnp.abs(facts.heading_error)
+    r_action = jnp.where(facts.steer_change > ROACH_STEER_CHANGE, -ROACH_ACTION_PENALTY, 0.0)
+    r_terminal = (jnp.where(facts.failed, -1.0, 0.0)
+                  - jnp.where(facts.collision | facts.red_light, facts.speed, 0.0))
+    return (r_speed + r_position + r_rotation + r_action + r_terminal).astype(jnp.float32)
+
+
+REWARDS = {"simple": simple_reward, "shaped": shaped_reward}
+
+
+def roach_desired_speed(speed_limit: jax.Array, vehicle_distance: jax.Array,
+                        red_light_distance: jax.Array) -> jax.Array:
+    """Roach lowers the desired speed linearly to 0 over a ramp before a hazard: for a vehicle ahead the
+    ramp ends 8 m (centre to centre) from it, for a red light at the stop line. Roach's ramp is 5 m at
+    its 6 m/s top speed; our limits reach 13.9 m/s, so the ramp is scaled to the same deceleration,
+    ``v_limit^2 / (2 * 3.6 m/s^2)`` (= 5 m at 6 m/s)."""
+    ramp = jnp.maximum(speed_limit**2 / (2 * 3.6), 5.0)
+    vehicle = jnp.clip((vehicle_distance - 8.0) / ramp, 0.0, 1.0)
+    light = jnp.clip(red_light_distance / ramp, 0.0, 1.0)
+    return speed_limit * jnp.minimum(vehicle, light)
+
+
+def driving_score(route_completion: jax.Array, off_lane_fraction: jax.Array,
+                  infraction_counts: jax.Array) -> jax.Array:
+    """CARLA leaderboard driving score: route completion, less the share of the route driven off road
+    or outside the route lanes, times ``factor ** count`` for each infraction (`PENALTY_FACTORS`, in
+    the order of `INFRACTIONS`)."""
+    factors = jnp.asarray([PENALTY_FACTORS[name] for name in INFRACTIONS], jnp.float32)
+    penalty = jnp.prod(factors ** infraction_counts.astype(jnp.float32), axis=-1)
+    completion = jnp.clip(route_completion - off_lane_fraction, 0.0, 1.0)
+    return completion * penalty

@@ -1,0 +1,657 @@
+"""The grid engine shared by the MiniHack-like navigation tasks.
+
+A task supplies a level generator ``generate(key) -> (grid, start)`` (a fixed-shape ``uint8[H, W]`` tile
+map and the agent's ``int32[2]`` start ``(x, y)``) and its action set; the engine does the rest:
+contexts (which level seed a reset draws), the rules of movement, doors, keys and lava, the
+observation, and the reward.
+
+Tile and glyph ids (our own small table; ASCII as NetHack draws them):
+
+====  ==============  =====  ====================================================================
+ id   name            ascii  rule
+====  ==============  =====  ====================================================================
+  0   ROCK            ' '    solid stone (also the glyph of an unexplored cell); blocks
+  1   FLOOR           '.'    room floor
+  2   WALL            '-|'   blocks ("It's a wall.")
+  3   CORRIDOR        '#'    passable
+  4   DOOR_CLOSED     '+'    moving into it opens it (NetHack's autoopen), also diagonally
+  5   DOOR_OPEN       '|-'   passable, but never entered or left diagonally
+  6   DOORWAY         '.'    a broken door or an empty doorway: passable, diagonals allowed
+  7   LAVA            '}'    stepping in kills the agent (failure)
+  8   GOAL            '>'    the staircase down; stepping on it ends the episode with reward 1
+  9   STAIR_UP        '<'    where the agent started (MiniHack marks it); passable
+ 10   KEY             '('    a key on the floor
+ 11   AGENT           '@'    glyph only
+ 12   DOOR_LOCKED     '+'    tile only: shown as DOOR_CLOSED, as in NetHack; opens with a kick or
+                             by applying the key
+====  ==============  =====  ====================================================================
+
+Actions are indices into the task's action set, a tuple of the commands below; MiniHack's navigation
+tasks use the 8 compass moves in its order (N, E, S, W, NE, SE, SW, NW) and add OPEN, KICK, SEARCH,
+PICKUP or APPLY where the MiniHack task does. OPEN and KICK ask "In what direction?" and act on the
+next action, which must be a move (as in NetHack: two steps); any other answer cancels ("Never mind.").
+
+Rules that differ from NetHack/MiniHack (documented here once for all tasks):
+
+- Opening a door and kicking a locked door succeed with probability ``params.open_success_prob`` and
+  ``params.kick_success_prob`` (default 1.0; in NetHack both depend on the character's attributes,
+  and a failed attempt prints "The door is stuck." / "WHAMM!!"). A kicked door always breaks into an
+  empty doorway (NetHack sometimes shatters it, which looks the same).
+- Kicking walls costs no hit points; there are no monsters, traps, hunger or items other than the key.
+- APPLY with the key in the inventory unlocks and opens the first locked or closed door among the 8
+  neighbours (N, E, S, W, NE, SE, SW, NW order) in one step, message "You succeed in unlocking the
+  door."; MiniHack's wrapper does the same in one agent step through several NetHack steps.
+- Bumping into walls, prompts and other actions that take no game time are "frozen" steps; MiniHack
+  penalises them with ``penalty_step=-0.01``, here ``params.frozen_step_penalty`` (default 0.0).
+- Messages are integer ids (table ``MESSAGES``), not text; only the last event of a step is kept.
+- Lit rooms are fully visible, and the whole map is shown from the start; NetHack shows only what the
+  hero has seen. Dark tasks (MazeWalk) show the cells the agent has been next to (NetHack's memory of
+  unlit squares).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import partial
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import struct
+
+from envs import spaces
+from envs.core import Environment, select_tree
+
+# --- tiles and glyphs -------------------------------------------------------------------------------
+ROCK, FLOOR, WALL, CORRIDOR, DOOR_CLOSED, DOOR_OPEN, DOORWAY, LAVA, GOAL, STAIR_UP, KEY, AGENT = range(12)
+DOOR_LOCKED = 12
+NUM_GLYPHS = 12
+NUM_TILES = 13
+GLYPH_NAMES = (
+    "rock",
+    "floor",
+    "wall",
+    "corridor",
+    "closed door",
+    "open door",
+    "doorway",
+    "lava",
+    "goal (stairs down)",
+    "stairs up",
+    "key",
+    "agent",
+)
+CROP_SIZE = 9
+
+# --- commands ---------------------------------------------------------------------------------------
+N, E, S, W, NE, SE, SW, NW, OPEN, KICK, SEARCH, PICKUP, APPLY = range(13)
+COMMAND_NAMES = ("N", "E", "S", "W", "NE", "SE", "SW", "NW", "OPEN", "KICK", "SEARCH", "PICKUP", "APPLY")
+MOVES = (N, E, S, W, NE, SE, SW, NW)
+MOVE_ACTIONS = MOVES
+MOVE_AND_KICK_ACTIONS = (*MOVES, OPEN, KICK)
+NAVIGATE_ACTIONS = (*MOVES, OPEN, KICK, SEARCH)
+APPLY_ACTIONS = (*MOVES, PICKUP, APPLY)
+# (dx, dy) of the 8 moves; y grows downwards (row index), x to the right (column index).
+DIRECTIONS = np.array([[0, -1], [1, 0], [0, 1], [-1, 0], [1, -1], [1, 1], [-1, 1], [-1, -1]], np.int32)
+
+# --- messages ---------------------------------------------------------------------------------------
+MESSAGES = (
+    "",
+    "It's a wall.",
+    "It's solid stone.",
+    "The door opens.",
+    "This door is locked.",
+    "The door is stuck.",
+    "In what direction?",
+    "Never mind.",
+    "As you kick the door, it crashes open!",
+    "WHAMM!!",
+    "Ouch!  That hurts!",
+    "You kick at empty space.",
+    "You see here a key.",
+    "You pick up the key.",
+    "There is nothing here to pick up.",
+    "You succeed in unlocking the door.",
+    "You don't have anything to use or apply.",
+    "You see no door there.",
+    "This door is already open.",
+    "You can't move diagonally into an intact doorway.",
+    "You can't move diagonally out of an intact doorway.",
+    "You fall into the lava!",
+    "You reach the staircase down.",
+)
+(
+    MSG_NONE,
+    MSG_WALL,
+    MSG_STONE,
+    MSG_DOOR_OPENS,
+    MSG_DOOR_LOCKED,
+    MSG_DOOR_STUCK,
+    MSG_ASK_DIRECTION,
+    MSG_NEVER_MIND,
+    MSG_KICK_OPEN,
+    MSG_WHAMM,
+    MSG_OUCH,
+    MSG_KICK_EMPTY,
+    MSG_SEE_KEY,
+    MSG_PICKUP_KEY,
+    MSG_NOTHING_TO_PICKUP,
+    MSG_UNLOCK,
+    MSG_NOTHING_TO_APPLY,
+    MSG_NO_DOOR,
+    MSG_ALREADY_OPEN,
+    MSG_DIAGONAL_IN,
+    MSG_DIAGONAL_OUT,
+    MSG_LAVA,
+    MSG_GOAL,
+) = range(len(MESSAGES))
+NUM_MESSAGES = len(MESSAGES)
+# Messages of steps on which NetHack's clock does not move (MiniHack's "frozen" steps).
+FROZEN_MESSAGES = (
+    MSG_WALL,
+    MSG_STONE,
+    MSG_DOOR_LOCKED,
+    MSG_ASK_DIRECTION,
+    MSG_NEVER_MIND,
+    MSG_NOTHING_TO_PICKUP,
+    MSG_NOTHING_TO_APPLY,
+    MSG_NO_DOOR,
+    MSG_ALREADY_OPEN,
+    MSG_DIAGONAL_IN,
+    MSG_DIAGONAL_OUT,
+)
+_FROZEN = np.zeros(NUM_MESSAGES, bool)
+_FROZEN[list(FROZEN_MESSAGES)] = True
+
+# Tiles the agent can stand on (lava and the goal end the episode when entered).
+_PASSABLE = np.zeros(NUM_TILES, bool)
+_PASSABLE[[FLOOR, CORRIDOR, DOOR_OPEN, DOORWAY, LAVA, GOAL, STAIR_UP, KEY]] = True
+_KICK_HURTS = np.zeros(NUM_TILES, bool)
+_KICK_HURTS[[ROCK, WALL, GOAL, STAIR_UP]] = True
+
+
+Generator = Callable[[jax.Array], tuple[jax.Array, jax.Array]]
+
+
+@dataclass(frozen=True)
+class GridTask:
+    """A task: its map shape, action set and level generator (all static)."""
+
+    name: str
+    height: int
+    width: int
+    generate: Generator
+    actions: tuple[int, ...] = MOVE_ACTIONS
+    max_steps: int = 100
+    dark: bool = False
+    has_inventory: bool = False
+
+
+@struct.dataclass
+class GridState:
+    grid: jax.Array  # uint8[H, W] tiles
+    position: jax.Array  # int32[2] (x, y)
+    has_key: jax.Array  # bool
+    pending: jax.Array  # int32: OPEN or KICK waiting for a direction, else -1
+    message: jax.Array  # int32 message id of the last step
+    seen: jax.Array  # bool[H, W] for dark tasks, bool[1, 1] otherwise
+    time: jax.Array
+
+
+@struct.dataclass
+class GridParams:
+    max_steps_in_episode: int = 100
+    num_contexts: int = -1  # -1: a fresh level at every reset; N >= 1: one of N fixed level seeds
+    context_seed: int = 0  # fixes the set of N level seeds
+    death_penalty: float = 0.0  # reward on death is -death_penalty
+    frozen_step_penalty: float = 0.0  # MiniHack uses -0.01
+    open_success_prob: float = 1.0
+    kick_success_prob: float = 1.0
+
+
+def raw_key(key: jax.Array) -> jax.Array:
+    """The uint32 data of a (typed or raw) PRNG key."""
+    if jax.dtypes.issubdtype(key.dtype, jax.dtypes.prng_key):
+        return jax.random.key_data(key)
+    return key
+
+
+def level_key(key: jax.Array, params: GridParams) -> jax.Array:
+    """The uint32 seed a reset generates its level from: fresh, or one of ``num_contexts`` fixed seeds."""
+    key = raw_key(key)
+    key_index, key_fresh = jax.random.split(key)
+    index = jax.random.randint(key_index, (), 0, jnp.maximum(params.num_contexts, 1))
+    fixed = jax.random.fold_in(jax.random.PRNGKey(params.context_seed), index)
+    key = jnp.where(params.num_contexts < 0, key_fresh, fixed)
+    return hash32(key[0] ^ hash32(key[1] + jnp.uint32(0x9E3779B9)))
+
+
+# --- a cheap counter-based generator for level generation ------------------------------------------
+# The core's ``step`` runs ``reset`` at every step (and keeps its result where an episode ends), so level
+# generation is on the hot path; threefry would dominate it. Generators draw from a uint32 seed
+# through an integer hash (Wellons' lowbias32), a handful of integer ops per number.
+_GOLDEN = 0x9E3779B9
+
+
+def hash32(x: jax.Array) -> jax.Array:
+    x = jnp.asarray(x).astype(jnp.uint32)
+    x = x ^ (x >> 16)
+    x = x * jnp.uint32(0x7FEB352D)
+    x = x ^ (x >> 15)
+    x = x * jnp.uint32(0x846CA68B)
+    return x ^ (x >> 16)
+
+
+def fold(seed: jax.Array, data: jax.Array | int) -> jax.Array:
+    """A new seed from ``seed`` and ``data`` (like ``jax.random.fold_in``)."""
+    return hash32(seed ^ hash32(jnp.asarray(data).astype(jnp.uint32) * jnp.uint32(_GOLDEN) + jnp.uint32(1)))
+
+
+def split(seed: jax.Array, num: int) -> jax.Array:
+    """``num`` independent seeds."""
+    return fold(seed, jnp.arange(num, dtype=jnp.uint32))
+
+
+def uniform(seed: jax.Array, shape: tuple[int, ...] = ()) -> jax.Array:
+    """Floats uniform in [0, 1) (24 bits)."""
+    size = int(np.prod(shape)) if shape else 1
+    bits = fold(seed, jnp.arange(size, dtype=jnp.uint32) + jnp.uint32(0x51ED27))
+    return ((bits >> 8).astype(jnp.float32) * (1.0 / (1 << 24))).reshape(shape)
+
+
+def rand_int(seed: jax.Array, low: jax.Array, high: jax.Array, shape: tuple[int, ...] = ()) -> jax.Array:
+    """Uniform integers in ``[low, high)`` with traced bounds (``low`` when the range is empty)."""
+    span = jnp.maximum(high - low, 1)
+    return (low + jnp.minimum(jnp.floor(uniform(seed, shape) * span), span - 1)).astype(jnp.int32)
+
+
+def random_index(seed: jax.Array, weights: jax.Array) -> jax.Array:
+    """An index drawn with probability proportional to the non-negative ``weights`` (1-D)."""
+    cumulative = jnp.cumsum(weights.astype(jnp.float32))
+    return jnp.argmax(cumulative > uniform(seed) * cumulative[-1]).astype(jnp.int32)
+
+
+def random_cell(seed: jax.Array, mask: jax.Array) -> jax.Array:
+    """A uniformly drawn ``(x, y)`` among the true cells of ``mask`` (``(0, 0)`` if there are none)."""
+    flat = random_index(seed, mask.reshape(-1))
+    return jnp.stack([flat % mask.shape[1], flat // mask.shape[1]]).astype(jnp.int32)
+
+
+def permutation(seed: jax.Array, num: int) -> jax.Array:
+    """A uniformly random permutation of ``0 .. num-1``."""
+    return jnp.argsort(uniform(seed, (num,))).astype(jnp.int32)
+
+
+def reset_where(reset_env: Callable[[jax.Array, Any], Any]) -> Callable[[jax.Array, jax.Array, Any], Any]:
+    """``f(done, key, params) = reset_env(key, params)``, whose batched form generates levels only
+    for the rows where ``done`` holds (other rows are zeros; the caller discards them).
+
+    The core's ``step`` computes a reset at every step and keeps it where an episode ended; under
+    ``vmap`` that runs the level generator for every environment at every step. Here the done rows
+    are gathered into chunks of ``max(8, batch // 16)`` and only those chunks are generated (a
+    ``while_loop`` over as many chunks as needed, so any number of done rows is handled exactly).
+    """
+
+    @jax.custom_batching.custom_vmap
+    def fn(done: jax.Array, key: jax.Array, params: Any) -> Any:
+        del done
+        return reset_env(key, params)
+
+    @fn.def_vmap
+    def rule(axis_size: int, in_batched: Any, done: jax.Array, key: jax.Array, params: Any):
+        done_batched, key_batched, params_batched = in_batched
+        params_axes = jax.tree.map(lambda b: 0 if b else None, params_batched)
+        batched_reset = jax.vmap(reset_env, in_axes=(0 if key_batched else None, params_axes))
+        if not (done_batched and key_batched):
+            out = batched_reset(key, params)
+            return out, jax.tree.map(lambda _: True, out)
+        slots = min(axis_size, max(8, axis_size // 16))
+        order = jnp.argsort(~done, stable=True)  # rows that are done first
+        count = jnp.sum(done)
+
+        def take(tree: Any, axes: Any, rows: jax.Array) -> Any:
+            return jax.tree.map(lambda leaf, axis: leaf if axis is None else leaf[rows], tree, axes)
+
+        shapes = jax.eval_shape(batched_reset, key[:slots], take(params, params_axes, jnp.arange(slots)))
+        init = jax.tree.map(lambda s: jnp.zeros((axis_size, *s.shape[1:]), s.dtype), shapes)
+
+        def body(carry):
+            chunk, out = carry
+            position = chunk * slots + jnp.arange(slots)
+            rows = order[jnp.minimum(position, axis_size - 1)]
+            sub = batched_reset(key[rows], take(params, params_axes, rows))
+            target = jnp.where(position < count, rows, axis_size)  # out of range: dropped
+            out = jax.tree.map(lambda o, v: o.at[target].set(v, mode="drop"), out, sub)
+            return chunk + 1, out
+
+        _, out = jax.lax.while_loop(lambda c: c[0] * slots < count, body, (jnp.int32(0), init))
+        return out, jax.tree.map(lambda _: True, out)
+
+    return fn
+
+
+class GridEnv(Environment[GridState, GridParams]):
+    """A MiniHack-like navigation task on a fixed-size grid (see the module docstring for the rules)."""
+
+    def __init__(self, task: GridTask):
+        self.task = task
+        self._actions = np.asarray(task.actions, np.int32)
+        self._reset_where = reset_where(self.reset_env)
+
+    # Environments of the same task are interchangeable, so jitted methods compile once per task.
+    def __eq__(self, other: object) -> bool:
+        return type(other) is type(self) and other.task is self.task
+
+    def __hash__(self) -> int:
+        return hash((type(self), id(self.task)))
+
+    @property
+    def default_params(self) -> GridParams:
+        return GridParams(max_steps_in_episode=self.task.max_steps)
+
+    @property
+    def name(self) -> str:
+        return self.task.name
+
+    # --- reset -------------------------------------------------------------------------------------
+    def reset_env(self, key: jax.Array, params: GridParams) -> tuple[dict[str, jax.Array], GridState]:
+        grid, start = self.task.generate(level_key(key, params))
+        seen = self._look(jnp.zeros(self._seen_shape, bool), start)
+        state = GridState(
+            grid=grid.astype(jnp.uint8),
+            position=start.astype(jnp.int32),
+            has_key=jnp.asarray(False),
+            pending=jnp.int32(-1),
+            message=jnp.int32(MSG_NONE),
+            seen=seen,
+            time=jnp.int32(0),
+        )
+        return self.get_obs(state), state
+
+    @property
+    def _seen_shape(self) -> tuple[int, int]:
+        return (self.task.height, self.task.width) if self.task.dark else (1, 1)
+
+    def _look(self, seen: jax.Array, position: jax.Array) -> jax.Array:
+        """Dark tasks remember the 3x3 cells around the agent."""
+        if not self.task.dark:
+            return seen | True
+        x, y = position[0], position[1]
+        ys = jnp.clip(y + jnp.arange(-1, 2), 0, self.task.height - 1)
+        xs = jnp.clip(x + jnp.arange(-1, 2), 0, self.task.width - 1)
+        return seen.at[ys[:, None], xs[None, :]].set(True)
+
+    # --- step --------------------------------------------------------------------------------------
+    @partial(jax.jit, static_argnums=(0,))
+    def step(self, key: jax.Array, state: GridState, action: Any, params: GridParams | None = None):
+        """The core's auto-resetting step (same keys, same result), except that under ``vmap`` the
+        next level is generated only for the environments whose episode ended (see `reset_where`)."""
+        if params is None:
+            params = self.default_params
+        key_step, key_reset = jax.random.split(key)
+        obs_step, state_step, reward, terminated, info = self.step_env(key_step, state, action, params)
+        terminated = jnp.asarray(terminated, dtype=bool)
+        truncated = jnp.asarray(self.is_truncated(state_step, params), dtype=bool)
+        done = jnp.logical_or(terminated, truncated)
+        obs_reset, state_reset = self._reset_where(done, key_reset, params)
+        state = select_tree(done, state_reset, state_step)
+        obs = select_tree(done, obs_reset, obs_step)
+        info = {**info, "final_observation": obs_step}
+        return obs, state, jnp.asarray(reward, jnp.float32), terminated, truncated, info
+
+    def step_env(self, key: jax.Array, state: GridState, action: jax.Array, params: GridParams):
+        grid, pos = state.grid, state.position
+        height, width = self.task.height, self.task.width
+        command = jnp.asarray(self._actions)[action]
+        is_move = command < 8
+        direction = jnp.asarray(DIRECTIONS)[jnp.where(is_move, command, 0)]
+        diagonal = command >= 4
+        target = pos + direction
+        inside = (target[0] >= 0) & (target[0] < width) & (target[1] >= 0) & (target[1] < height)
+        tx, ty = jnp.clip(target[0], 0, width - 1), jnp.clip(target[1], 0, height - 1)
+        target_tile = jnp.where(inside, grid[ty, tx], ROCK)
+        here_tile = grid[pos[1], pos[0]]
+        u_open, u_kick = jax.random.uniform(raw_key(key), (2,))
+
+        pending = state.pending
+        answering = (pending >= 0) & is_move
+        plain_move = (pending < 0) & is_move
+
+        # Plain moves.
+        closed = target_tile == DOOR_CLOSED
+        locked = target_tile == DOOR_LOCKED
+        diag_in = diagonal & (target_tile == DOOR_OPEN)
+        diag_out = diagonal & (here_tile == DOOR_OPEN)
+        can_enter = jnp.asarray(_PASSABLE)[target_tile] & ~diag_in & ~diag_out
+        moved = plain_move & can_enter
+        opened = closed & (u_open < params.open_success_prob)
+        move_msg = jnp.select(
+            [
+                can_enter & (target_tile == LAVA),
+                can_enter & (target_tile == GOAL),
+                can_enter & (target_tile == KEY),
+                can_enter,
+                closed & opened,
+                closed,
+                locked,
+                diag_out & jnp.asarray(_PASSABLE)[target_tile],
+                diag_in,
+                target_tile == WALL,
+            ],
+            [
+                MSG_LAVA,
+                MSG_GOAL,
+                MSG_SEE_KEY,
+                MSG_NONE,
+                MSG_DOOR_OPENS,
+                MSG_DOOR_STUCK,
+                MSG_DOOR_LOCKED,
+                MSG_DIAGONAL_OUT,
+                MSG_DIAGONAL_IN,
+                MSG_WALL,
+            ],
+            MSG_STONE,
+        )
+        # OPEN <direction>.
+        open_msg = jnp.select(
+            [closed & opened, closed, locked, target_tile == DOOR_OPEN],
+            [MSG_DOOR_OPENS, MSG_DOOR_STUCK, MSG_DOOR_LOCKED, MSG_ALREADY_OPEN],
+            MSG_NO_DOOR,
+        )
+        # KICK <direction>.
+        is_door = closed | locked
+        kicked_open = is_door & (u_kick < params.kick_success_prob)
+        kick_msg = jnp.select(
+            [kicked_open, is_door, jnp.asarray(_KICK_HURTS)[target_tile]],
+            [MSG_KICK_OPEN, MSG_WHAMM, MSG_OUCH],
+            MSG_KICK_EMPTY,
+        )
+        answer_msg = jnp.where(pending == OPEN, open_msg, kick_msg)
+
+        # APPLY (the key) to the first closed or locked door among the 8 neighbours.
+        neighbours = pos[None, :] + jnp.asarray(DIRECTIONS)
+        n_inside = (neighbours[:, 0] >= 0) & (neighbours[:, 0] < width) & (neighbours[:, 1] >= 0)
+        n_inside = n_inside & (neighbours[:, 1] < height)
+        n_tiles = grid[jnp.clip(neighbours[:, 1], 0, height - 1), jnp.clip(neighbours[:, 0], 0, width - 1)]
+        n_doors = n_inside & ((n_tiles == DOOR_LOCKED) | (n_tiles == DOOR_CLOSED))
+        door_index = jnp.argmax(n_doors)
+        apply_ok = state.has_key & jnp.any(n_doors)
+        apply_msg = jnp.where(
+            state.has_key, jnp.where(apply_ok, MSG_UNLOCK, MSG_NO_DOOR), MSG_NOTHING_TO_APPLY
+        )
+        # PICKUP.
+        on_key = here_tile == KEY
+        pickup_msg = jnp.where(on_key, MSG_PICKUP_KEY, MSG_NOTHING_TO_PICKUP)
+
+        idle = pending < 0
+        message = jnp.select(
+            [
+                plain_move,
+                answering,
+                pending >= 0,
+                idle & ((command == OPEN) | (command == KICK)),
+                idle & (command == APPLY),
+                idle & (command == PICKUP),
+            ],
+            [move_msg, answer_msg, MSG_NEVER_MIND, MSG_ASK_DIRECTION, apply_msg, pickup_msg],
+            MSG_NONE,
+        ).astype(jnp.int32)
+        new_pending = jnp.where(idle & ((command == OPEN) | (command == KICK)), command, -1).astype(jnp.int32)
+
+        # The one cell this step may change.
+        door_opens = (plain_move | (answering & (pending == OPEN))) & closed & opened
+        door_kicked = answering & (pending == KICK) & kicked_open
+        unlocks = idle & (command == APPLY) & apply_ok
+        picks = idle & (command == PICKUP) & on_key
+        cell = jnp.where(unlocks, neighbours[door_index], jnp.where(picks, pos, jnp.stack([tx, ty])))
+        new_tile = jnp.select(
+            [door_opens | unlocks, door_kicked, picks], [DOOR_OPEN, DOORWAY, FLOOR], grid[cell[1], cell[0]]
+        ).astype(jnp.uint8)
+        grid = grid.at[cell[1], cell[0]].set(new_tile)
+
+        position = jnp.where(moved, target, pos).astype(jnp.int32)
+        died = moved & (target_tile == LAVA)
+        success = moved & (target_tile == GOAL)
+        reward = (
+            success.astype(jnp.float32)
+            - died * params.death_penalty
+            + jnp.asarray(_FROZEN)[message] * params.frozen_step_penalty
+        ).astype(jnp.float32)
+        state = GridState(
+            grid=grid,
+            position=position,
+            has_key=state.has_key | picks,
+            pending=new_pending,
+            message=message,
+            seen=self._look(state.seen, position),
+            time=state.time + 1,
+        )
+        return self.get_obs(state), state, reward, success | died, {"success": success}
+
+    # --- observation -------------------------------------------------------------------------------
+    def glyphs(self, state: GridState) -> jax.Array:
+        """The map as the agent sees it: locked doors look closed; the agent drawn on top."""
+        grid = state.grid
+        glyphs = jnp.where(grid == DOOR_LOCKED, jnp.uint8(DOOR_CLOSED), grid)
+        if self.task.dark:
+            glyphs = jnp.where(state.seen, glyphs, jnp.uint8(ROCK))
+        return glyphs.at[state.position[1], state.position[0]].set(jnp.uint8(AGENT))
+
+    def get_obs(self, state: GridState) -> dict[str, jax.Array]:
+        glyphs = self.glyphs(state)
+        half = CROP_SIZE // 2
+        x, y = state.position[0], state.position[1]
+        rows, cols = y + jnp.arange(-half, half + 1), x + jnp.arange(-half, half + 1)
+        valid = ((rows >= 0) & (rows < self.task.height))[:, None] & ((cols >= 0) & (cols < self.task.width))[
+            None
+        ]
+        crop = glyphs[
+            jnp.clip(rows, 0, self.task.height - 1)[:, None], jnp.clip(cols, 0, self.task.width - 1)[None]
+        ]
+        obs = {
+            "glyphs": glyphs,
+            "glyphs_crop": jnp.where(valid, crop, jnp.uint8(ROCK)),
+            "position": state.position,
+            "message": state.message,
+        }
+        if self.task.has_inventory:
+            obs["inventory"] = state.has_key.astype(jnp.int32)[None]
+        return obs
+
+    # --- spaces ------------------------------------------------------------------------------------
+    def action_space(self, params: GridParams | None = None) -> spaces.Discrete:
+        return spaces.Discrete(len(self.task.actions))
+
+    def observation_space(self, params: GridParams | None = None) -> spaces.Dict:
+        h, w = self.task.height, self.task.width
+        obs = {
+            "glyphs": spaces.Box(0, NUM_GLYPHS - 1, (h, w), jnp.uint8),
+            "glyphs_crop": spaces.Box(0, NUM_GLYPHS - 1, (CROP_SIZE, CROP_SIZE), jnp.uint8),
+            "position": spaces.Box(0, np.array([w - 1, h - 1]), (2,), jnp.int32),
+            "message": spaces.Box(0, NUM_MESSAGES - 1, (), jnp.int32),
+        }
+        if self.task.has_inventory:
+            obs["inventory"] = spaces.Box(0, 1, (1,), jnp.int32)
+        return spaces.Dict(obs)
+
+    # --- rendering ---------------------------------------------------------------------------------
+    def render(self, state: GridState, params: GridParams | None = None, mode: str = "rgb") -> Any:
+        """``mode="rgb"``: a ``uint8[H*16, W*16, 3]`` image; ``mode="ascii"``: the map as text."""
+        from envs.gridworld import render
+
+        if mode == "rgb":
+            return render.render_rgb(np.asarray(self.glyphs(state)))
+        if mode == "ascii":
+            return render.render_ascii(np.asarray(self.glyphs(state)))
+        raise ValueError(f"render mode must be 'rgb' or 'ascii', got {mode!r}")
+
+
+def validate_kwargs(
+    task: GridTask,
+    num_contexts: int,
+    context_seed: int,
+    max_steps_in_episode: int | None,
+    death_penalty: float,
+) -> GridParams:
+    """Factory argument checks shared by every task; returns the params."""
+    if not isinstance(num_contexts, int | np.integer) or (num_contexts != -1 and num_contexts < 1):
+        raise ValueError(f"num_contexts must be -1 (a fresh level every reset) or >= 1, got {num_contexts!r}")
+    if not isinstance(context_seed, int | np.integer) or context_seed < 0:
+        raise ValueError(f"context_seed must be a non-negative integer, got {context_seed!r}")
+    if max_steps_in_episode is None:
+        max_steps_in_episode = task.max_steps
+    if not isinstance(max_steps_in_episode, int | np.integer) or max_steps_in_episode <= 0:
+        raise ValueError(f"max_steps_in_episode must be a positive integer, got {max_steps_in_episode!r}")
+    if not np.isfinite(death_penalty) or death_penalty < 0:
+        raise ValueError(
+            f"death_penalty must be finite and >= 0 (reward on death is -death_penalty), "
+            f"got {death_penalty!r}"
+        )
+    return GridParams(
+        max_steps_in_episode=int(max_steps_in_episode),
+        num_contexts=int(num_contexts),
+        context_seed=int(context_seed),
+        death_penalty=float(death_penalty),
+    )
+
+
+def make_factory(task: GridTask) -> Callable[..., tuple[GridEnv, GridParams]]:
+    """A registry factory ``(num_contexts, context_seed, max_steps_in_episode, death_penalty)``."""
+
+    def factory(
+        num_contexts: int = -1,
+        context_seed: int = 0,
+        max_steps_in_episode: int | None = None,
+        death_penalty: float = 0.0,
+    ) -> tuple[GridEnv, GridParams]:
+        params = validate_kwargs(task, num_contexts, context_seed, max_steps_in_episode, death_penalty)
+        return GridEnv(task), params
+
+    factory.__name__ = f"make_{task.name.replace('-', '_')}"
+    return factory
+
+
+def coverage(
+    height: int, width: int, x0: jax.Array, y0: jax.Array, x1: jax.Array, y1: jax.Array
+) -> jax.Array:
+    """``int32[H, W]``: how many of the rectangles ``[x0, x1) x [y0, y1)`` cover each cell, by a 2-D
+    difference array (4 scatters per rectangle and two cumulative sums, not a pass per rectangle)."""
+    empty = (x1 <= x0) | (y1 <= y0)
+    x0, x1 = jnp.where(empty, 0, x0), jnp.where(empty, 0, x1)
+    ys = jnp.concatenate([y0, y0, y1, y1])
+    xs = jnp.concatenate([x0, x1, x0, x1])
+    ones = jnp.ones_like(x0)
+    signs = jnp.concatenate([ones, -ones, -ones, ones])
+    diff = jnp.zeros((height + 1, width + 1), jnp.int32).at[ys, xs].add(signs, mode="drop")
+    return jnp.cumsum(jnp.cumsum(diff, axis=0), axis=1)[:height, :width]
+
+
+def paint_rooms(height: int, width: int, tops: jax.Array, sizes: jax.Array, wall_tile: int) -> jax.Array:
+    """Rooms (outer rectangles with ``tops`` (x, y) and ``sizes`` (w, h), walls included) on rock."""
+    x0, y0 = tops[:, 0], tops[:, 1]
+    x1, y1 = x0 + sizes[:, 0], y0 + sizes[:, 1]
+    outer = coverage(height, width, x0, y0, x1, y1) > 0
+    inner = coverage(height, width, x0 + 1, y0 + 1, x1 - 1, y1 - 1) > 0
+    return jnp.where(inner, FLOOR, jnp.where(outer, wall_tile, ROCK)).astype(jnp.uint8)

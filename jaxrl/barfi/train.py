@@ -1,0 +1,293 @@
+"""BARFI's bi-level training loop: a REINFORCE inner learner on a blended reward, and outer updates of
+the blend and the discount toward the primary return.
+
+Schedule (as in the authors' code): ``warmup_updates`` inner updates on the naive sum r_p + r_aux;
+then ``outer_updates`` times: one outer update of the blend, followed by ``inner_per_outer`` inner
+updates. Each inner update collects ``num_episodes`` fresh on-policy episodes and takes one RMSprop
+step of REINFORCE on them; the episodes also go into a small buffer (the last ``buffer_batches``
+batches). An outer update takes v = grad_theta J (the primary return, gamma = 0.99) on the latest
+batch and the Hessian and mixed terms on the whole buffer.
+
+Every method gets the same budget of inner updates and environment steps; the baselines (primary
+reward only, naive sum, potential-based shaping) simply skip the outer updates. All hyperparameters
+in ``BarfiHyper`` (including the heuristic, the reward mode and the number of Neumann terms) are array
+leaves, so ``jax.vmap(trainer.train)`` runs seeds x heuristics x methods of one family in one program:
+
+    trainer = make_train(BarfiConfig(env="BARFI-GridWorld", outer_gradient="implicit"))
+    hyper = method_hyper("implicit", heuristic="good")
+    state, metrics = jax.jit(jax.vmap(trainer.train, in_axes=(0, None)))(keys, hyper)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+from flax import struct
+
+import envs
+from envs.barfi import heuristic_index
+from envs.core import select_tree
+from jaxrl.barfi.blend import (
+    BlendParams,
+    blend_heads,
+    blend_regulariser,
+    blend_reward,
+    discounted_returns,
+    init_blend,
+    learned_discount,
+    potential_shaped_reward,
+)
+from jaxrl.barfi.features import features_for
+from jaxrl.barfi.implicit import implicit_outer_gradient, unrolled_outer_gradient
+from jaxrl.barfi.reinforce import (
+    Batch,
+    ascent_step,
+    collect_episodes,
+    init_policy,
+    reinforce_objective,
+    rmsprop,
+)
+
+METHODS = ("primary", "naive", "shaping", "implicit", "first_order", "unrolled")
+REWARD_MODES = ("primary", "naive", "shaping", "learned")
+OUTER_GRADIENTS = ("none", "implicit", "unrolled", "switch")
+
+
+def outer_gradient_of(method: str) -> str:
+    """The program family a method runs in (the static part of its configuration)."""
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+    return {"implicit": "implicit", "first_order": "implicit", "unrolled": "unrolled"}.get(method, "none")
+
+
+@dataclasses.dataclass(frozen=True)
+class BarfiConfig:
+    """Static settings: they fix shapes or the structure of the compiled program."""
+
+    env: str = "BARFI-GridWorld"
+    horizon: int | None = None  # None: the domain's own (50, 500, 2000)
+    num_episodes: int = 8  # episodes per inner update
+    warmup_updates: int = 150
+    outer_updates: int = 20
+    inner_per_outer: int = 15
+    # "none" | "implicit" | "unrolled" | "switch": compile both estimators and pick one per run with
+    # BarfiHyper.unrolled, so that every method is a batch axis of one program.
+    outer_gradient: str = "implicit"
+    neumann_max_terms: int = 5
+    unroll_steps: int = 3
+    buffer_batches: int = 4
+    primary_gamma: float = 0.99
+    state_blend: bool = True  # False: the state-independent scalar form (b1 - 1) + r_p + b3 * r_aux
+
+    def __post_init__(self) -> None:
+        if self.outer_gradient not in OUTER_GRADIENTS:
+            raise ValueError(f"outer_gradient must be one of {OUTER_GRADIENTS}, got {self.outer_gradient!r}")
+        for name in ("num_episodes", "inner_per_outer", "unroll_steps", "buffer_batches"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
+        for name in ("warmup_updates", "outer_updates", "neumann_max_terms"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be non-negative, got {getattr(self, name)}")
+        if self.horizon is not None and self.horizon <= 0:
+            raise ValueError(f"horizon must be positive, got {self.horizon}")
+
+    @property
+    def total_inner_updates(self) -> int:
+        return self.warmup_updates + self.outer_updates * self.inner_per_outer
+
+
+@struct.dataclass
+class BarfiHyper:
+    """Array-valued settings: any of them may be a vmapped batch axis."""
+
+    heuristic: jax.Array  # index into envs.barfi.HEURISTICS
+    reward_mode: jax.Array  # index into REWARD_MODES
+    neumann_terms: jax.Array  # 0: the first-order outer gradient
+    unrolled: jax.Array = False  # with outer_gradient="switch": the unrolled estimator, else the implicit
+    neumann_alpha: jax.Array = 1e-3
+    actor_lr: jax.Array = 0.005
+    reward_lr: jax.Array = 0.005
+    gamma_lr: jax.Array = 0.005
+    entropy_coef: jax.Array = 0.25
+    gamma_l2: jax.Array = 0.0
+    reward_l2: jax.Array = 0.0
+
+
+def method_hyper(
+    method: str, heuristic: str = "good", neumann_terms: int = 5, **overrides: float
+) -> BarfiHyper:
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+    mode = method if method in REWARD_MODES else "learned"
+    terms = 0 if method == "first_order" else neumann_terms
+    return BarfiHyper(
+        heuristic=jnp.int32(heuristic_index(heuristic)),
+        reward_mode=jnp.int32(REWARD_MODES.index(mode)),
+        neumann_terms=jnp.int32(terms),
+        unrolled=jnp.bool_(method == "unrolled"),
+        **{k: jnp.float32(v) for k, v in overrides.items()},
+    )
+
+
+class RunnerState(NamedTuple):
+    theta: jax.Array
+    theta_opt: Any
+    blend: BlendParams
+    blend_opt: Any
+    buffer: Batch  # leaves (buffer_batches, E, T, ...); index 0 is the latest batch
+    key: jax.Array
+
+
+class Trainer(NamedTuple):
+    init: Callable[[jax.Array], RunnerState]
+    train: Callable[[jax.Array, BarfiHyper], tuple[RunnerState, dict[str, jax.Array]]]
+
+
+def make_train(config: BarfiConfig) -> Trainer:
+    env_kwargs = {} if config.horizon is None else {"max_steps_in_episode": config.horizon}
+    env, base_params = envs.make(config.env, **env_kwargs)
+    horizon = int(base_params.max_steps_in_episode)
+    features_fn = features_for(config.env)
+    obs_shape = env.observation_space(base_params).shape
+    num_features = features_fn(jnp.zeros(obs_shape, jnp.float32)).shape[-1]
+    num_actions = env.num_actions
+    gamma_p = config.primary_gamma
+
+    def blend_features(features: jax.Array) -> jax.Array:
+        return features if config.state_blend else features[..., :0]
+
+    def learned_returns(blend: BlendParams, batch: Batch, features: jax.Array) -> jax.Array:
+        rewards = blend_reward(blend, blend_features(features), batch.r_primary, batch.r_aux)
+        return discounted_returns(rewards, batch.alive, learned_discount(blend))
+
+    def inner_returns(blend: BlendParams, batch: Batch, features: jax.Array, mode: jax.Array) -> jax.Array:
+        primary, naive, _, learned = range(len(REWARD_MODES))
+        fixed = jnp.select(
+            [mode == primary, mode == naive],
+            [batch.r_primary, batch.r_primary + batch.r_aux],
+            potential_shaped_reward(batch.r_primary, batch.r_aux, batch.alive, gamma_p),
+        )
+        fixed_returns = discounted_returns(fixed, batch.alive, gamma_p)
+        return jnp.where(mode == learned, learned_returns(blend, batch, features), fixed_returns)
+
+    def primary_objective(theta: jax.Array, batch: Batch) -> jax.Array:
+        """The REINFORCE surrogate of the primary return (gamma 0.99, no entropy): its gradient is v."""
+        returns = discounted_returns(batch.r_primary, batch.alive, gamma_p)
+        return reinforce_objective(theta, features_fn(batch.obs), batch.action, returns, batch.alive, 0.0)
+
+    def init(key: jax.Array) -> RunnerState:
+        theta = init_policy(num_features, num_actions)
+        blend = init_blend(num_features if config.state_blend else 0)
+        empty = Batch(
+            obs=jnp.zeros((config.buffer_batches, config.num_episodes, horizon, *obs_shape), jnp.float32),
+            action=jnp.zeros((config.buffer_batches, config.num_episodes, horizon), jnp.int32),
+            r_primary=jnp.zeros((config.buffer_batches, config.num_episodes, horizon), jnp.float32),
+            r_aux=jnp.zeros((config.buffer_batches, config.num_episodes, horizon), jnp.float32),
+            alive=jnp.zeros((config.buffer_batches, config.num_episodes, horizon), bool),
+        )
+        return RunnerState(theta, rmsprop().init(theta), blend, rmsprop().init(blend), empty, key)
+
+    def inner_update(state: RunnerState, hyper: BarfiHyper) -> tuple[RunnerState, dict[str, jax.Array]]:
+        env_params = base_params.replace(heuristic=hyper.heuristic)
+        key, key_collect = jax.random.split(state.key)
+        batch = collect_episodes(
+            env, env_params, state.theta, key_collect, config.num_episodes, horizon, features_fn
+        )
+        features = features_fn(batch.obs)
+        returns = inner_returns(state.blend, batch, features, hyper.reward_mode)
+        grads = jax.grad(reinforce_objective)(
+            state.theta, features, batch.action, returns, batch.alive, hyper.entropy_coef
+        )
+        theta, theta_opt = ascent_step(state.theta, grads, state.theta_opt, hyper.actor_lr)
+        buffer = jax.tree.map(lambda b, x: jnp.concatenate([x[None], b[:-1]]), state.buffer, batch)
+        alive = batch.alive.astype(jnp.float32)
+        phi_1, phi_2 = blend_heads(state.blend, blend_features(features))
+        num_alive = jnp.maximum(alive.sum(), 1.0)
+        metrics = {
+            "primary_return": jnp.mean(jnp.sum(batch.r_primary * alive, axis=-1)),
+            "aux_return": jnp.mean(jnp.sum(batch.r_aux * alive, axis=-1)),
+            "episode_length": jnp.mean(alive.sum(axis=-1)),
+            "gamma_phi": learned_discount(state.blend),
+            "phi_1": jnp.sum(phi_1 * alive) / num_alive,
+            "phi_2": jnp.sum(phi_2 * alive) / num_alive,
+        }
+        return RunnerState(theta, theta_opt, state.blend, state.blend_opt, buffer, key), metrics
+
+    def outer_update(state: RunnerState, hyper: BarfiHyper) -> RunnerState:
+        latest = jax.tree.map(lambda x: x[0], state.buffer)
+        buffer = jax.tree.map(lambda x: x.reshape(-1, *x.shape[2:]), state.buffer)
+        buffer_features = features_fn(buffer.obs)
+
+        def inner_objective(theta: jax.Array, blend: BlendParams) -> jax.Array:
+            returns = learned_returns(blend, buffer, buffer_features)
+            return reinforce_objective(
+                theta, buffer_features, buffer.action, returns, buffer.alive, hyper.entropy_coef
+            )
+
+        def implicit_gradient() -> BlendParams:
+            v = jax.grad(primary_objective)(state.theta, latest)
+            return implicit_outer_gradient(
+                inner_objective,
+                state.theta,
+                state.blend,
+                v,
+                hyper.neumann_alpha,
+                hyper.neumann_terms,
+                max_terms=config.neumann_max_terms,
+            )
+
+        def unrolled_gradient() -> BlendParams:
+            def unroll(blend: BlendParams) -> jax.Array:
+                def step(carry, _):
+                    theta, opt = carry
+                    grads = jax.grad(inner_objective)(theta, blend)
+                    return ascent_step(theta, grads, opt, hyper.actor_lr), None
+
+                (theta, _), _ = jax.lax.scan(step, (state.theta, state.theta_opt), None, config.unroll_steps)
+                return theta
+
+            grad_blend, _ = unrolled_outer_gradient(
+                unroll, lambda theta: jax.grad(primary_objective)(theta, latest), state.blend
+            )
+            return grad_blend
+
+        if config.outer_gradient == "implicit":
+            grad_blend = implicit_gradient()
+        elif config.outer_gradient == "unrolled":
+            grad_blend = unrolled_gradient()
+        else:  # "switch": both are computed (under vmap a lax.cond would run both anyway)
+            grad_blend = jax.tree.map(
+                lambda u, i: jnp.where(hyper.unrolled, u, i), unrolled_gradient(), implicit_gradient()
+            )
+        grad_reg = jax.grad(blend_regulariser)(
+            state.blend, blend_features(buffer_features), buffer.alive, hyper.gamma_l2, hyper.reward_l2
+        )
+        grad_blend = jax.tree.map(lambda g, r: g - r, grad_blend, grad_reg)
+        updates, blend_opt = rmsprop().update(grad_blend, state.blend_opt, state.blend)
+        learning_rates = BlendParams(weights=hyper.reward_lr, bias=hyper.reward_lr, psi=hyper.gamma_lr)
+        blend = jax.tree.map(lambda p, u, lr: p + lr * u, state.blend, updates, learning_rates)
+        # Runs of a fixed reward (the baselines) that share the program keep their blend untouched.
+        learned = hyper.reward_mode == REWARD_MODES.index("learned")
+        blend, blend_opt = select_tree(learned, (blend, blend_opt), (state.blend, state.blend_opt))
+        return state._replace(blend=blend, blend_opt=blend_opt)
+
+    def train(key: jax.Array, hyper: BarfiHyper) -> tuple[RunnerState, dict[str, jax.Array]]:
+        """The whole run; metrics are per inner update, shape ``(total_inner_updates,)``."""
+        state = init(key)
+        inner = lambda s, _: inner_update(s, hyper)
+        state, warmup_metrics = jax.lax.scan(inner, state, None, config.warmup_updates)
+
+        def outer_iteration(state: RunnerState, _):
+            if config.outer_gradient != "none":
+                state = outer_update(state, hyper)
+            return jax.lax.scan(inner, state, None, config.inner_per_outer)
+
+        state, main_metrics = jax.lax.scan(outer_iteration, state, None, config.outer_updates)
+        metrics = jax.tree.map(lambda w, m: jnp.concatenate([w, m.reshape(-1)]), warmup_metrics, main_metrics)
+        return state, metrics
+
+    return Trainer(init=init, train=train)

@@ -1,0 +1,302 @@
+"""Rules of the gridworld engine and its tasks: walls, doors, keys, lava, goal, messages, observations,
+contexts, factory arguments, registrations against MiniHack, rendering, and conformance."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from env_conformance import check_environment
+
+import envs
+from envs.gridworld import TASKS, GridEnv, GridParams, GridTask, engine, render
+
+# --- a hand-made map and an environment whose action i is command i ---------------------------------
+CHARS = {
+    "#": engine.WALL, ".": engine.FLOOR, "+": engine.DOOR_CLOSED, "L": engine.DOOR_LOCKED,
+    "|": engine.DOOR_OPEN, "}": engine.LAVA, ">": engine.GOAL, "(": engine.KEY, " ": engine.ROCK,
+    "d": engine.DOORWAY, "@": engine.FLOOR,
+}
+MAP = (
+    "#######",
+    "#..+..#",
+    "#.#####",
+    "#.L.}>#",
+    "#(.|..#",
+    "#######",
+)
+
+
+def parse(rows: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:
+    grid = np.array([[CHARS[c] for c in row] for row in rows], np.uint8)
+    ys, xs = np.nonzero(np.array([[c == "@" for c in row] for row in rows]))
+    start = np.array([xs[0], ys[0]] if len(xs) else [1, 1], np.int32)
+    return grid, start
+
+
+GRID, _ = parse(MAP)
+TEST_TASK = GridTask(
+    name="RulesTest",
+    height=GRID.shape[0],
+    width=GRID.shape[1],
+    generate=lambda key: (jnp.asarray(GRID), jnp.array([1, 1], jnp.int32)),
+    actions=tuple(range(13)),
+    has_inventory=True,
+)
+ENV = GridEnv(TEST_TASK)
+STEP = jax.jit(ENV.step_env)
+
+
+def at(x: int, y: int, *, params: GridParams | None = None, has_key: bool = False, grid=None):
+    _, state = ENV.reset(jax.random.key(0), ENV.default_params)
+    state = state.replace(position=jnp.array([x, y], jnp.int32), has_key=jnp.asarray(has_key))
+    if grid is not None:
+        state = state.replace(grid=jnp.asarray(grid))
+    return state
+
+
+def act(state, *commands: int, params: GridParams | None = None):
+    """Apply commands in turn; return the last (obs, state, reward, terminated, info)."""
+    params = params or ENV.default_params
+    out = None
+    for i, command in enumerate(commands):
+        out = STEP(jax.random.key(i), state, jnp.int32(command), params)
+        state = out[1]
+    return out
+
+
+def tile(state, x: int, y: int) -> int:
+    return int(state.grid[y, x])
+
+
+def test_walls_block_and_frozen_penalty() -> None:
+    obs, state, reward, terminated, _ = act(at(1, 1), engine.N)
+    assert state.position.tolist() == [1, 1] and int(obs["message"]) == engine.MSG_WALL
+    assert float(reward) == 0.0 and not bool(terminated)
+    params = ENV.default_params.replace(frozen_step_penalty=-0.01)
+    _, _, reward, _, _ = act(at(1, 1), engine.W, params=params)
+    assert float(reward) == pytest.approx(-0.01)
+    obs, state, reward, _, _ = act(at(1, 1), engine.E)  # a free move takes game time: no penalty
+    assert state.position.tolist() == [2, 1] and int(obs["message"]) == engine.MSG_NONE
+
+
+def test_goal_gives_reward_one_and_success() -> None:
+    obs, state, reward, terminated, info = act(at(4, 4), engine.NE)
+    assert state.position.tolist() == [5, 3]
+    assert float(reward) == 1.0 and bool(terminated) and bool(info["success"])
+    assert int(obs["message"]) == engine.MSG_GOAL
+
+
+def test_lava_ends_episode_as_failure() -> None:
+    obs, state, reward, terminated, info = act(at(4, 4), engine.N)
+    assert bool(terminated) and not bool(info["success"]) and float(reward) == 0.0
+    assert int(obs["message"]) == engine.MSG_LAVA
+    params = ENV.default_params.replace(death_penalty=1.0)
+    _, _, reward, _, _ = act(at(4, 4), engine.N, params=params)
+    assert float(reward) == -1.0
+
+
+def test_closed_door_opens_and_diagonals_through_doors_are_blocked() -> None:
+    obs, state, _, _, _ = act(at(2, 1), engine.E)
+    assert tile(state, 3, 1) == engine.DOOR_OPEN and state.position.tolist() == [2, 1]
+    assert int(obs["message"]) == engine.MSG_DOOR_OPENS
+    _, state, _, _, _ = act(state, engine.E)
+    assert state.position.tolist() == [3, 1]
+    # The open door at (3, 4): no diagonal step in or out; orthogonal steps pass.
+    obs, state, _, _, _ = act(at(2, 3, grid=GRID.copy()), engine.SE)
+    assert state.position.tolist() == [2, 3] and int(obs["message"]) == engine.MSG_DIAGONAL_IN
+    obs, state, _, _, _ = act(at(3, 4), engine.NE)
+    assert state.position.tolist() == [3, 4] and int(obs["message"]) == engine.MSG_DIAGONAL_OUT
+    _, state, _, _, _ = act(at(2, 4), engine.E)
+    assert state.position.tolist() == [3, 4]
+    # A door opened diagonally (NetHack's autoopen works diagonally) and a door that sticks.
+    grid = GRID.copy()
+    grid[2, 3] = engine.DOOR_CLOSED
+    _, state, _, _, _ = act(at(2, 3, grid=grid), engine.NE)
+    assert tile(state, 3, 2) == engine.DOOR_OPEN
+    stuck = ENV.default_params.replace(open_success_prob=0.0)
+    obs, state, _, _, _ = act(at(2, 1), engine.E, params=stuck)
+    assert tile(state, 3, 1) == engine.DOOR_CLOSED and int(obs["message"]) == engine.MSG_DOOR_STUCK
+
+
+def test_locked_door_needs_a_kick_or_the_key() -> None:
+    obs, state, _, _, _ = act(at(1, 3), engine.E)
+    assert tile(state, 2, 3) == engine.DOOR_LOCKED and int(obs["message"]) == engine.MSG_DOOR_LOCKED
+    obs, state, _, _, _ = act(at(1, 3), engine.OPEN, engine.E)
+    assert tile(state, 2, 3) == engine.DOOR_LOCKED and int(obs["message"]) == engine.MSG_DOOR_LOCKED
+    # KICK asks for a direction; the next move is the direction, and a kick breaks the door open.
+    obs, state, _, _, _ = act(at(1, 3), engine.KICK)
+    assert int(obs["message"]) == engine.MSG_ASK_DIRECTION and tile(state, 2, 3) == engine.DOOR_LOCKED
+    obs, state, _, _, _ = act(state, engine.E)
+    assert tile(state, 2, 3) == engine.DOORWAY and int(obs["message"]) == engine.MSG_KICK_OPEN
+    assert state.position.tolist() == [1, 3]
+    _, state, _, _, _ = act(state, engine.E)
+    assert state.position.tolist() == [2, 3]
+    failing = ENV.default_params.replace(kick_success_prob=0.0)
+    obs, state, _, _, _ = act(at(1, 3), engine.KICK, engine.E, params=failing)
+    assert tile(state, 2, 3) == engine.DOOR_LOCKED and int(obs["message"]) == engine.MSG_WHAMM
+    obs, _, _, _, _ = act(at(1, 3), engine.KICK, engine.W)
+    assert int(obs["message"]) == engine.MSG_OUCH
+    obs, state, _, _, _ = act(at(1, 3), engine.KICK, engine.PICKUP)
+    assert int(obs["message"]) == engine.MSG_NEVER_MIND and int(state.pending) == -1
+    # The key: APPLY without it does nothing; with it the adjacent locked door opens.
+    obs, state, _, _, _ = act(at(1, 3), engine.APPLY)
+    assert tile(state, 2, 3) == engine.DOOR_LOCKED and int(obs["message"]) == engine.MSG_NOTHING_TO_APPLY
+    obs, state, _, _, _ = act(at(1, 3, has_key=True), engine.APPLY)
+    assert tile(state, 2, 3) == engine.DOOR_OPEN and int(obs["message"]) == engine.MSG_UNLOCK
+    obs, state, _, _, _ = act(at(1, 1, has_key=True), engine.APPLY)
+    assert int(obs["message"]) == engine.MSG_NO_DOOR
+
+
+def test_key_pickup_and_inventory() -> None:
+    obs, state, _, _, _ = act(at(1, 3), engine.S)
+    assert state.position.tolist() == [1, 4] and int(obs["message"]) == engine.MSG_SEE_KEY
+    assert obs["inventory"].tolist() == [0]
+    obs, state, _, _, _ = act(state, engine.PICKUP)
+    assert bool(state.has_key) and obs["inventory"].tolist() == [1]
+    assert int(obs["message"]) == engine.MSG_PICKUP_KEY and tile(state, 1, 4) == engine.FLOOR
+    obs, _, _, _, _ = act(state, engine.PICKUP)
+    assert int(obs["message"]) == engine.MSG_NOTHING_TO_PICKUP
+    # Walk to the locked door with the key and open it by applying the key.
+    obs, state, _, _, _ = act(state, engine.N, engine.APPLY, engine.E, engine.E)
+    assert state.position.tolist() == [3, 3]
+
+
+def test_observation_glyphs_and_crop() -> None:
+    obs = ENV.get_obs(at(1, 3))
+    glyphs = np.asarray(obs["glyphs"])
+    expected = GRID.copy()
+    expected[expected == engine.DOOR_LOCKED] = engine.DOOR_CLOSED  # locked doors look closed
+    expected[3, 1] = engine.AGENT
+    np.testing.assert_array_equal(glyphs, expected)
+    padded = np.pad(expected, 4, constant_values=engine.ROCK)
+    np.testing.assert_array_equal(np.asarray(obs["glyphs_crop"]), padded[3 : 3 + 9, 1 : 1 + 9])
+    assert obs["position"].tolist() == [1, 3] and obs["position"].dtype == jnp.int32
+    assert ENV.observation_space(ENV.default_params).contains(obs)
+
+
+def test_dark_task_shows_only_what_was_seen() -> None:
+    env, params = envs.make("MazeWalk-9x9")
+    obs, state = env.reset(jax.random.key(3), params)
+    glyphs, grid = np.asarray(obs["glyphs"]), np.asarray(state.grid)
+    x, y = state.position.tolist()
+    seen = np.zeros_like(grid, bool)
+    seen[max(y - 1, 0) : y + 2, max(x - 1, 0) : x + 2] = True
+    expected = np.where(seen, grid, engine.ROCK)
+    expected[y, x] = engine.AGENT
+    np.testing.assert_array_equal(glyphs, expected)
+
+
+def test_contexts_fix_the_set_of_layouts() -> None:
+    env, _ = envs.make("KeyRoom-S5")
+    reset = jax.jit(jax.vmap(env.reset, in_axes=(0, None)))  # one compile: contexts are params leaves
+
+    def layouts(num_contexts: int, count: int = 40, context_seed: int = 0) -> set[bytes]:
+        _, params = envs.make("KeyRoom-S5", num_contexts=num_contexts, context_seed=context_seed)
+        _, states = reset(jax.random.split(jax.random.key(1), count), params)
+        grids, positions = np.asarray(states.grid), np.asarray(states.position)
+        return {g.tobytes() + p.tobytes() for g, p in zip(grids, positions, strict=True)}
+
+    assert len(layouts(1)) == 1
+    three = layouts(3)
+    assert 1 < len(three) <= 3
+    assert layouts(3, context_seed=7) != three
+    assert len(layouts(10)) <= 10
+    assert len(layouts(-1)) >= 35
+
+
+def test_factory_refuses_invalid_arguments() -> None:
+    for kwargs, word in [
+        ({"num_contexts": 0}, "num_contexts"),
+        ({"num_contexts": -2}, "num_contexts"),
+        ({"context_seed": -1}, "context_seed"),
+        ({"max_steps_in_episode": 0}, "max_steps_in_episode"),
+        ({"death_penalty": -1.0}, "death_penalty"),
+    ]:
+        with pytest.raises(ValueError, match=word):
+            envs.make("MultiRoom-N4", **kwargs)
+    env, params = envs.make("MultiRoom-N6-Lava", num_contexts=5, context_seed=3, death_penalty=0.5)
+    assert (params.num_contexts, params.context_seed, params.death_penalty) == (5, 3, 0.5)
+    assert params.max_steps_in_episode == 240
+
+
+# MiniHack's time limits and action counts (minihack/envs/{minigrid,keyroom,corridor,mazewalk}.py).
+EXPECTED = {
+    "MultiRoom-N2": (40, 8), "MultiRoom-N4": (120, 8), "MultiRoom-N6": (240, 8), "MultiRoom-N10": (360, 8),
+    "MultiRoom-N4-Locked": (120, 10), "MultiRoom-N6-Lava-OpenDoor": (240, 8),
+    "MultiRoom-N10-Lava-OpenDoor": (360, 8), "KeyRoom-S5": (200, 10), "KeyRoom-S15": (400, 10),
+    "LavaCrossingS19N17": (100, 8), "SimpleCrossingS9N1": (100, 8), "Corridor-R5": (1000, 11),
+    "MazeWalk-9x9": (200, 8), "MazeWalk-45x19": (1000, 8),
+}
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_time_limits_and_actions_match_minihack(name: str) -> None:
+    env, params = envs.make(name)
+    assert (params.max_steps_in_episode, env.action_space(params).n) == EXPECTED[name]
+
+
+def test_registered_names_match_minihack() -> None:
+    """Every MiniHack id of these families (without monsters, fixed maps) is registered here, and
+    ours are MiniHack's except the documented extra KeyRoom-S10."""
+    pytest.importorskip("minihack")
+    import gymnasium as gym
+
+    families = ("MultiRoom", "KeyRoom", "LavaCrossing", "SimpleCrossing", "Corridor", "MazeWalk")
+    skip = ("Monster", "Extreme", "Fixed", "Battle")
+    theirs = {
+        name.removeprefix("MiniHack-").removesuffix("-v0")
+        for name in gym.registry
+        if name.startswith("MiniHack-") and any(f in name for f in families)
+    }
+    theirs = {name for name in theirs if not any(s in name for s in skip)}
+    ours = set(TASKS)
+    assert theirs - ours == set(), f"MiniHack tasks not registered: {sorted(theirs - ours)}"
+    assert ours - theirs == {"KeyRoom-S10"}
+
+
+def test_batched_reset_generates_exactly_the_done_rows() -> None:
+    """Under vmap, ``step`` generates levels only for done rows, in chunks; with more done rows than a
+    chunk holds (40 rows, chunks of 8) every done row must equal the plain ``reset`` of its key."""
+    env, params = envs.make("KeyRoom-S5")
+    keys = jax.random.split(jax.random.key(2), 40)
+    done = jnp.asarray(np.random.default_rng(0).random(40) < 0.7)
+    out = jax.jit(jax.vmap(env._reset_where, in_axes=(0, 0, None)))(done, keys, params)
+    expected = jax.jit(jax.vmap(env.reset_env, in_axes=(0, None)))(keys, params)
+    rows = np.asarray(done)
+    for got, want in zip(jax.tree.leaves(out), jax.tree.leaves(expected), strict=True):
+        np.testing.assert_array_equal(np.asarray(got)[rows], np.asarray(want)[rows])
+
+
+def test_render_rgb_ascii_and_gif(tmp_path) -> None:
+    env, params = envs.make("KeyRoom-S5")
+    _, state = env.reset(jax.random.key(0), params)
+    image = env.render(state, params)
+    assert image.shape == (7 * render.TILE, 7 * render.TILE, 3) and image.dtype == np.uint8
+    text = env.render(state, params, mode="ascii")
+    lines = text.split("\n")
+    x, y = state.position.tolist()
+    assert len(lines) == 7 and lines[y][x] == "@" and text.count("(") == 1 and text.count(">") == 1
+    with pytest.raises(ValueError, match="mode"):
+        env.render(state, params, mode="svg")
+    moves = [engine.N, engine.E, engine.S]
+    path = render.episode_gif(env, params, jax.random.key(1), moves, tmp_path / "e.gif")
+    from PIL import Image
+
+    with Image.open(path) as gif:
+        assert gif.n_frames == 4
+
+
+def test_conformance() -> None:
+    check_environment("KeyRoom-S5", expected_time_limit=200)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "name",
+    ["MultiRoom-N2-Locked", "MultiRoom-N6-Lava", "LavaCrossingS9N1", "Corridor-R3", "MazeWalk-9x9",
+     "KeyRoom-Dark-S5"],
+)
+def test_conformance_more_tasks(name: str) -> None:
+    check_environment(name)
