@@ -39,7 +39,33 @@ def select_tree(pred: jax.Array, on_true: Any, on_false: Any) -> Any:
 
 
 class Environment(Generic[TState, TParams]):
-    """Base class. Subclasses implement ``reset_env``, ``step_env`` and the spaces."""
+    """Base class. Subclasses implement ``reset_env``, ``step_env`` and the spaces.
+
+    ``reset`` and ``step`` are jitted with the environment as a static argument. Two environments of
+    the same class with equal (hashable) attributes compare equal, so every ``envs.make`` of the same
+    task shares one compiled function; an environment holding unhashable state (a host simulator)
+    falls back to identity.
+    """
+
+    def _identity(self) -> tuple | None:
+        try:
+            items = tuple(sorted(vars(self).items()))
+            hash(items)
+        except TypeError:
+            return None
+        return (type(self), items)
+
+    def __eq__(self, other: object) -> bool:
+        if self is other:
+            return True
+        if type(other) is not type(self):
+            return False
+        mine = self._identity()
+        return mine is not None and mine == other._identity()  # type: ignore[attr-defined]
+
+    def __hash__(self) -> int:
+        identity = self._identity()
+        return hash(identity) if identity is not None else id(self)
 
     @property
     def default_params(self) -> TParams:
