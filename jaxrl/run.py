@@ -220,6 +220,8 @@ def run_trials(config: PPOConfig, trials: list[TrialSpec], run: RunConfig) -> di
         desc=f"{config.env} x{num_trials}",
     )
     start_time = time.perf_counter()
+    if run.progress and start_chunk < trainer.num_chunks:
+        progress.write(f"compiling {num_trials} trial(s) of {config.env} as one program (first chunk)...")
     try:
         for chunk in range(start_chunk, trainer.num_chunks):
             chunk_start = time.perf_counter()

@@ -2,8 +2,8 @@
 (numpy, on levels from a vmapped jitted reset) reaches the goal from the start in every one.
 
 Default suite (to stay fast: compiling each task's reset dominates): 1,000 levels of one task per
-generator (MultiRoom-N4-Locked, KeyRoom-S5, LavaCrossingS11N5, Corridor-R5, MazeWalk-9x9) and 200 of
-MultiRoom-N10-Lava-OpenDoor. ``-m slow`` runs 1,000 levels of every registered task (40 tasks).
+generator (MultiRoom-N4-Locked, KeyRoom-S5, LavaCrossingS11N5, Corridor-R5, MazeWalk-9x9).
+``-m slow`` runs 1,000 levels of every registered task (39 tasks, about 3 CPU-minutes).
 """
 
 from __future__ import annotations
@@ -90,17 +90,11 @@ def check_solvable(name: str, num: int) -> None:
 
 # One task per generator in the default suite (variants share their generator).
 SMALL = ["MultiRoom-N4-Locked", "KeyRoom-S5", "LavaCrossingS11N5", "Corridor-R5", "MazeWalk-9x9"]
-LARGE = ["MultiRoom-N10-Lava-OpenDoor"]
 
 
 @pytest.mark.parametrize("name", SMALL)
 def test_small_tasks_solvable(name: str) -> None:
     check_solvable(name, 1000)
-
-
-@pytest.mark.parametrize("name", LARGE)
-def test_large_tasks_solvable(name: str) -> None:
-    check_solvable(name, 200)
 
 
 @pytest.mark.slow

@@ -47,6 +47,12 @@ Rules that differ from NetHack/MiniHack (documented here once for all tasks):
 - Lit rooms are fully visible, and the whole map is shown from the start; NetHack shows only what the
   hero has seen. Dark tasks (MazeWalk) show the cells the agent has been next to (NetHack's memory of
   unlit squares).
+
+Speed: a step touches at most one map cell and builds the observation from the map plus the agent.
+The core's auto-reset would run the level generator for every environment at every step under
+``vmap``; `GridEnv.step` gives the same results but generates levels only for the environments whose
+episode ended (`reset_where`). Level generators draw from a cheap integer hash (`hash32`) seeded from
+the reset key, not from threefry, and paint rectangles with 2-D difference arrays (`coverage`).
 """
 
 from __future__ import annotations
