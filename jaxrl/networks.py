@@ -21,8 +21,34 @@ from jaxrl.distributions import Beta, Categorical, DiagGaussian
 ACTIVATIONS = {"tanh": nn.tanh, "relu": nn.relu, "gelu": nn.gelu}
 
 
+def orthogonal(scale: float = 1.0):
+    """Orthogonal initialisation whose batched (vmapped) form draws the matrices one at a time.
+
+    ``flax``'s orthogonal initialiser takes a QR decomposition. Under ``vmap`` (seeds batched in one
+    program) that becomes jaxlib's batched CPU QR kernel, which was seen to deadlock on a 2-thread
+    pool. The custom batching rule maps the unbatched initialiser over the batch instead: same values,
+    no batched QR.
+    """
+    base = nn.initializers.orthogonal(scale)
+
+    def init(key: jax.Array, shape: Sequence[int], dtype: Any = jnp.float32) -> jax.Array:
+        @jax.custom_batching.custom_vmap
+        def sample(key):
+            return base(key, shape, dtype)
+
+        @sample.def_vmap
+        def sample_batched(axis_size, in_batched, key):
+            if not in_batched[0]:
+                return sample(key), False
+            return jax.lax.map(sample, key), True
+
+        return sample(key)
+
+    return init
+
+
 def _dense(features: int, scale: float = np.sqrt(2)) -> nn.Dense:
-    return nn.Dense(features, kernel_init=nn.initializers.orthogonal(scale), bias_init=nn.initializers.zeros)
+    return nn.Dense(features, kernel_init=orthogonal(scale), bias_init=nn.initializers.zeros)
 
 
 def describe_observation(

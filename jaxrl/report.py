@@ -186,7 +186,7 @@ def to_markdown(
         f"# {title}",
         "",
         f"Final `{metric}` per trial: the mean over the last {last_fraction:.0%} of its logged rows. "
-        f"IQM over seeds (finished trials) with a {pct}% stratified percentile bootstrap interval.",
+        f"IQM over seeds (finished trials) with a {pct}% percentile bootstrap interval over seeds.",
         "",
         f"| configuration | seeds | IQM | {pct}% CI | mean | failed | unfinished |",
         "|---|---:|---:|---|---:|---:|---:|",

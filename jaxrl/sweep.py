@@ -173,12 +173,11 @@ def _coerce(value: Any, tp: Any) -> Any:
             raise TypeError(f"must be one of {list(args)}, got {value!r}")
         return value
     if origin in (typing.Union, types.UnionType):
-        errors = []
         for option in args:
             try:
                 return _coerce(value, option)
-            except TypeError as exc:
-                errors.append(str(exc))
+            except TypeError:
+                continue
         raise TypeError(f"got {value!r}, which matches none of {tp}")
     if tp is type(None):
         if value is not None:

@@ -312,3 +312,18 @@ def test_cli_train_then_eval(tmp_path, capsys):
     assert main(["eval", "--run", str(tmp_path / "nope")]) == 2
     assert "does not exist" in capsys.readouterr().err
     assert main(["train", "dqn"]) == 2
+
+
+def test_batched_orthogonal_init_equals_per_seed_init_without_batched_qr():
+    """Seeds vmapped in one program get the same initial weights as separate runs, and the batched
+    initialiser maps the QR over the batch (jaxlib's batched CPU QR kernel was seen to deadlock)."""
+    import flax.linen as nn
+
+    from jaxrl.networks import orthogonal
+
+    keys = jax.random.split(jax.random.PRNGKey(0), 4)
+    batched = jax.jit(jax.vmap(lambda k: orthogonal(2.0)(k, (8, 5))))(keys)
+    for i, key in enumerate(keys):
+        np.testing.assert_allclose(batched[i], nn.initializers.orthogonal(2.0)(key, (8, 5)), atol=1e-6)
+    jaxpr = str(jax.make_jaxpr(jax.vmap(lambda k: orthogonal(1.0)(k, (4, 4))))(keys))
+    assert "while" in jaxpr or "scan" in jaxpr  # mapped, not one batched QR

@@ -301,7 +301,7 @@ from pathlib import Path
 sys.path.insert(0, {tests!r})
 from test_sweep import FakeRunner
 from jaxrl.sweep import run_sweep
-run_sweep({path!r}, out_root={runs!r}, runner=FakeRunner(Path({log!r}), row_delay=0.3), log=lambda s: None)
+run_sweep({path!r}, out_root={runs!r}, runner=FakeRunner(Path({log!r}), row_delay=0.15), log=lambda s: None)
 """
 
 
@@ -342,6 +342,7 @@ def test_reusing_a_trial_directory_with_another_config_is_refused(tmp_path):
         run_sweep(changed, out_root=tmp_path / "runs", runner=FakeRunner(log), log=lambda s: None)
 
 
+@pytest.mark.slow  # about 15 s of CPU (JAX compilation); the fake runner covers the logic by default
 def test_real_ppo_sweep_on_tiny_cartpole(tmp_path):
     """One group of 2 trials through jaxrl.run.run_trials, then a second call that skips them."""
     path = _write(

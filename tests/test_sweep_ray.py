@@ -18,7 +18,8 @@ from test_sweep import SMALL, FakeRunner, _calls, _write  # noqa: E402
 
 from jaxrl.sweep import load_plan, run_sweep  # noqa: E402
 
-pytestmark = pytest.mark.ray
+# Ray starts its processes with fork+exec, which JAX warns about; nothing JAX runs in between.
+pytestmark = [pytest.mark.ray, pytest.mark.filterwarnings("ignore:os.fork:RuntimeWarning")]
 
 # Ray workers cannot import the test module, so the fake runner travels by value.
 ray.cloudpickle.register_pickle_by_value(test_sweep)
