@@ -9,6 +9,7 @@ Termination (the task ended) and truncation (the time limit) are kept apart.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import partial
 from typing import Any, Generic, TypeVar
 
@@ -33,6 +34,55 @@ TState = TypeVar("TState", bound=EnvState)
 TParams = TypeVar("TParams", bound=EnvParams)
 
 
+def reset_where(reset_env: Callable[[jax.Array, Any], Any]) -> Callable[[jax.Array, jax.Array, Any], Any]:
+    """``f(done, key, params) = reset_env(key, params)``, whose batched form generates levels only
+    for the rows where ``done`` holds (other rows are zeros; the caller discards them).
+
+    A plain auto-resetting step computes a reset at every step and keeps it where an episode ended;
+    under ``vmap`` that runs the reset (a level generator, say) for every environment at every step.
+    Here the done rows are gathered into chunks of ``max(8, batch // 16)`` and only those chunks are
+    reset (a ``while_loop`` over as many chunks as needed, so any number of done rows is handled
+    exactly). The values are those of ``reset_env`` on the same keys.
+    """
+
+    @jax.custom_batching.custom_vmap
+    def fn(done: jax.Array, key: jax.Array, params: Any) -> Any:
+        del done
+        return reset_env(key, params)
+
+    @fn.def_vmap
+    def rule(axis_size: int, in_batched: Any, done: jax.Array, key: jax.Array, params: Any):
+        done_batched, key_batched, params_batched = in_batched
+        params_axes = jax.tree.map(lambda b: 0 if b else None, params_batched)
+        batched_reset = jax.vmap(reset_env, in_axes=(0 if key_batched else None, params_axes))
+        if not (done_batched and key_batched):
+            out = batched_reset(key, params)
+            return out, jax.tree.map(lambda _: True, out)
+        slots = min(axis_size, max(8, axis_size // 16))
+        order = jnp.argsort(~done, stable=True)  # rows that are done first
+        count = jnp.sum(done)
+
+        def take(tree: Any, axes: Any, rows: jax.Array) -> Any:
+            return jax.tree.map(lambda leaf, axis: leaf if axis is None else leaf[rows], tree, axes)
+
+        shapes = jax.eval_shape(batched_reset, key[:slots], take(params, params_axes, jnp.arange(slots)))
+        init = jax.tree.map(lambda s: jnp.zeros((axis_size, *s.shape[1:]), s.dtype), shapes)
+
+        def body(carry):
+            chunk, out = carry
+            position = chunk * slots + jnp.arange(slots)
+            rows = order[jnp.minimum(position, axis_size - 1)]
+            sub = batched_reset(key[rows], take(params, params_axes, rows))
+            target = jnp.where(position < count, rows, axis_size)  # out of range: dropped
+            out = jax.tree.map(lambda o, v: o.at[target].set(v, mode="drop"), out, sub)
+            return chunk + 1, out
+
+        _, out = jax.lax.while_loop(lambda c: c[0] * slots < count, body, (jnp.int32(0), init))
+        return out, jax.tree.map(lambda _: True, out)
+
+    return fn
+
+
 def select_tree(pred: jax.Array, on_true: Any, on_false: Any) -> Any:
     """Leaf-wise ``where(pred, on_true, on_false)`` for two pytrees of the same structure."""
     return jax.tree.map(lambda a, b: jnp.where(pred, a, b), on_true, on_false)
@@ -41,11 +91,17 @@ def select_tree(pred: jax.Array, on_true: Any, on_false: Any) -> Any:
 class Environment(Generic[TState, TParams]):
     """Base class. Subclasses implement ``reset_env``, ``step_env`` and the spaces.
 
+    An environment whose reset is expensive (procedural level generation) sets ``sparse_reset = True``:
+    under ``vmap``, ``step`` then resets only the environments whose episode ended (`reset_where`),
+    with the same values as the plain auto-reset.
+
     ``reset`` and ``step`` are jitted with the environment as a static argument. Two environments of
     the same class with equal (hashable) attributes compare equal, so every ``envs.make`` of the same
     task shares one compiled function; an environment holding unhashable state (a host simulator)
     falls back to identity.
     """
+
+    sparse_reset: bool = False
 
     def _identity(self) -> tuple | None:
         try:
@@ -90,7 +146,10 @@ class Environment(Generic[TState, TParams]):
         # when ``truncated & ~terminated``.
         truncated = jnp.asarray(self.is_truncated(state_step, params), dtype=bool)
         done = jnp.logical_or(terminated, truncated)
-        obs_reset, state_reset = self.reset_env(key_reset, params)
+        if self.sparse_reset:
+            obs_reset, state_reset = reset_where(self.reset_env)(done, key_reset, params)
+        else:
+            obs_reset, state_reset = self.reset_env(key_reset, params)
         state = select_tree(done, state_reset, state_step)
         obs = select_tree(done, obs_reset, obs_step)
         info = {**info, "final_observation": obs_step}

@@ -470,6 +470,12 @@ def parse_plan(
         data = {}
     if not isinstance(data, dict):
         raise source.error("a sweep file is a mapping with keys " + ", ".join(TOP_LEVEL_KEYS))
+    if "experiment" in data:
+        raise source.error(
+            f"this file describes an experiment read by {data['experiment']}, not a `jaxrl sweep` of PPO runs; "
+            f"run `python {data['experiment']} --quick` (or without --quick for the full size)",
+            "experiment",
+        )
     for key in data:
         if key not in TOP_LEVEL_KEYS:
             raise source.error(f"unknown top-level key {key!r}; allowed: {', '.join(TOP_LEVEL_KEYS)}", key)

@@ -10,6 +10,7 @@ import pytest
 from env_conformance import check_environment
 
 import envs
+from envs.core import reset_where
 from envs.gridworld import TASKS, GridEnv, GridParams, GridTask, engine, render
 
 # --- a hand-made map and an environment whose action i is command i ---------------------------------
@@ -262,7 +263,7 @@ def test_batched_reset_generates_exactly_the_done_rows() -> None:
     env, params = envs.make("KeyRoom-S5")
     keys = jax.random.split(jax.random.key(2), 40)
     done = jnp.asarray(np.random.default_rng(0).random(40) < 0.7)
-    out = jax.jit(jax.vmap(env._reset_where, in_axes=(0, 0, None)))(done, keys, params)
+    out = jax.jit(jax.vmap(reset_where(env.reset_env), in_axes=(0, 0, None)))(done, keys, params)
     expected = jax.jit(jax.vmap(env.reset_env, in_axes=(0, None)))(keys, params)
     rows = np.asarray(done)
     for got, want in zip(jax.tree.leaves(out), jax.tree.leaves(expected), strict=True):

@@ -49,17 +49,17 @@ Rules that differ from NetHack/MiniHack (documented here once for all tasks):
   unlit squares).
 
 Speed: a step touches at most one map cell and builds the observation from the map plus the agent.
-The core's auto-reset would run the level generator for every environment at every step under
-``vmap``; `GridEnv.step` gives the same results but generates levels only for the environments whose
-episode ended (`reset_where`). Level generators draw from a cheap integer hash (`hash32`) seeded from
-the reset key, not from threefry, and paint rectangles with 2-D difference arrays (`coverage`).
+A plain auto-reset would run the level generator for every environment at every step under ``vmap``;
+`GridEnv` sets the core's ``sparse_reset`` flag, so levels are generated only for the environments
+whose episode ended (`envs.core.reset_where`), with the same results. Level generators draw from a
+cheap integer hash (`hash32`) seeded from the reset key, not from threefry, and paint rectangles
+with 2-D difference arrays (`coverage`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import partial
 from typing import Any
 
 import jax
@@ -68,7 +68,7 @@ import numpy as np
 from flax import struct
 
 from envs import spaces
-from envs.core import Environment, select_tree
+from envs.core import Environment
 
 # --- tiles and glyphs -------------------------------------------------------------------------------
 ROCK, FLOOR, WALL, CORRIDOR, DOOR_CLOSED, DOOR_OPEN, DOORWAY, LAVA, GOAL, STAIR_UP, KEY, AGENT = range(12)
@@ -290,61 +290,15 @@ def permutation(seed: jax.Array, num: int) -> jax.Array:
     return jnp.argsort(uniform(seed, (num,))).astype(jnp.int32)
 
 
-def reset_where(reset_env: Callable[[jax.Array, Any], Any]) -> Callable[[jax.Array, jax.Array, Any], Any]:
-    """``f(done, key, params) = reset_env(key, params)``, whose batched form generates levels only
-    for the rows where ``done`` holds (other rows are zeros; the caller discards them).
-
-    The core's ``step`` computes a reset at every step and keeps it where an episode ended; under
-    ``vmap`` that runs the level generator for every environment at every step. Here the done rows
-    are gathered into chunks of ``max(8, batch // 16)`` and only those chunks are generated (a
-    ``while_loop`` over as many chunks as needed, so any number of done rows is handled exactly).
-    """
-
-    @jax.custom_batching.custom_vmap
-    def fn(done: jax.Array, key: jax.Array, params: Any) -> Any:
-        del done
-        return reset_env(key, params)
-
-    @fn.def_vmap
-    def rule(axis_size: int, in_batched: Any, done: jax.Array, key: jax.Array, params: Any):
-        done_batched, key_batched, params_batched = in_batched
-        params_axes = jax.tree.map(lambda b: 0 if b else None, params_batched)
-        batched_reset = jax.vmap(reset_env, in_axes=(0 if key_batched else None, params_axes))
-        if not (done_batched and key_batched):
-            out = batched_reset(key, params)
-            return out, jax.tree.map(lambda _: True, out)
-        slots = min(axis_size, max(8, axis_size // 16))
-        order = jnp.argsort(~done, stable=True)  # rows that are done first
-        count = jnp.sum(done)
-
-        def take(tree: Any, axes: Any, rows: jax.Array) -> Any:
-            return jax.tree.map(lambda leaf, axis: leaf if axis is None else leaf[rows], tree, axes)
-
-        shapes = jax.eval_shape(batched_reset, key[:slots], take(params, params_axes, jnp.arange(slots)))
-        init = jax.tree.map(lambda s: jnp.zeros((axis_size, *s.shape[1:]), s.dtype), shapes)
-
-        def body(carry):
-            chunk, out = carry
-            position = chunk * slots + jnp.arange(slots)
-            rows = order[jnp.minimum(position, axis_size - 1)]
-            sub = batched_reset(key[rows], take(params, params_axes, rows))
-            target = jnp.where(position < count, rows, axis_size)  # out of range: dropped
-            out = jax.tree.map(lambda o, v: o.at[target].set(v, mode="drop"), out, sub)
-            return chunk + 1, out
-
-        _, out = jax.lax.while_loop(lambda c: c[0] * slots < count, body, (jnp.int32(0), init))
-        return out, jax.tree.map(lambda _: True, out)
-
-    return fn
-
-
 class GridEnv(Environment[GridState, GridParams]):
     """A MiniHack-like navigation task on a fixed-size grid (see the module docstring for the rules)."""
+
+    # Level generation is the expensive part of a step: generate only for episodes that ended.
+    sparse_reset = True
 
     def __init__(self, task: GridTask):
         self.task = task
         self._actions = np.asarray(task.actions, np.int32)
-        self._reset_where = reset_where(self.reset_env)
 
     # Environments of the same task are interchangeable, so jitted methods compile once per task.
     def __eq__(self, other: object) -> bool:
@@ -390,23 +344,6 @@ class GridEnv(Environment[GridState, GridParams]):
         return seen.at[ys[:, None], xs[None, :]].set(True)
 
     # --- step --------------------------------------------------------------------------------------
-    @partial(jax.jit, static_argnums=(0,))
-    def step(self, key: jax.Array, state: GridState, action: Any, params: GridParams | None = None):
-        """The core's auto-resetting step (same keys, same result), except that under ``vmap`` the
-        next level is generated only for the environments whose episode ended (see `reset_where`)."""
-        if params is None:
-            params = self.default_params
-        key_step, key_reset = jax.random.split(key)
-        obs_step, state_step, reward, terminated, info = self.step_env(key_step, state, action, params)
-        terminated = jnp.asarray(terminated, dtype=bool)
-        truncated = jnp.asarray(self.is_truncated(state_step, params), dtype=bool)
-        done = jnp.logical_or(terminated, truncated)
-        obs_reset, state_reset = self._reset_where(done, key_reset, params)
-        state = select_tree(done, state_reset, state_step)
-        obs = select_tree(done, obs_reset, obs_step)
-        info = {**info, "final_observation": obs_step}
-        return obs, state, jnp.asarray(reward, jnp.float32), terminated, truncated, info
-
     def step_env(self, key: jax.Array, state: GridState, action: jax.Array, params: GridParams):
         grid, pos = state.grid, state.position
         height, width = self.task.height, self.task.width
