@@ -232,7 +232,9 @@ def test_simple_reward_factors_against_hand_computation():
 
 def test_shaped_reward_against_hand_computation():
     f = facts(speed=8.0, desired_speed=10.0, lateral_distance=0.4, heading_error=-0.2, steer_change=0.05)
-    assert float(R.shaped_reward(f)) == pytest.approx((1 - 2 / 6) - 0.4 / 2 - 0.2 - 0.1, abs=1e-6)
+    assert float(R.shaped_reward(f)) == pytest.approx((1 - 2 / 10) - 0.4 / 2 - 0.2 - 0.1, abs=1e-6)
+    slow_road = facts(speed=2.0, speed_limit=5.0, desired_speed=5.0)  # below Roach's 6 m/s: its divisor
+    assert float(R.shaped_reward(slow_road)) == pytest.approx(1 - 3 / 6, abs=1e-6)
     assert float(R.shaped_reward(facts(speed=10.0, steer_change=0.005))) == pytest.approx(1.0)
     crash = facts(speed=10.0, collision=True, failed=True)
     assert float(R.shaped_reward(crash)) == pytest.approx(1.0 - 1.0 - 10.0)
@@ -292,11 +294,11 @@ def test_controller_drives_generated_routes_cleanly(controller_runs):
 # API, jit and vmap
 
 
-def test_conformance_vector():
-    check_environment("Driving-v0", expected_time_limit=500)
-
-
-def test_conformance_bev_shaped():
+def test_conformance():
+    """The shared checks (spaces, auto-reset, truncation, determinism, jit = vmap) on the dict (BEV)
+    observation with the shaped reward; the vector observation is checked against its space below."""
+    _, params = envs.make("Driving-v0")
+    assert params.max_steps_in_episode == 500
     check_environment("Driving-v0", make_kwargs={"observation": "bev", "reward": "shaped", "bev_size": 16},
                       num_envs=2, time_limit=4)
 
@@ -313,6 +315,7 @@ def test_jit_and_vmap_over_thousands_of_worlds():
             jax.random.split(jax.random.PRNGKey(100 + t), num), state, actions, params)
     assert obs.shape == (num, env.observation_space(params).shape[0]) and reward.shape == (num,)
     assert np.all(np.isfinite(np.asarray(obs))) and np.all(np.isfinite(np.asarray(reward)))
+    assert bool(jnp.all(jax.vmap(env.observation_space(params).contains)(obs)))
     score = np.asarray(info["driving_score"])
     assert np.all((score >= 0) & (score <= 1)) and np.all(np.asarray(state.time) == 3)
     # Each world is its own route, and each moved under its own action.

@@ -2,7 +2,11 @@
 
 Both rewards are pure functions of the facts the world computes each step (`StepFacts`), written as
 `papers/carl.md` gives them. Our world already uses SI units (metres, seconds, radians, 10 Hz steps),
-so the sheet's constants (2.23 m/s, 6 m/s, lane_width / 2, -1, ...) are used unchanged.
+so the sheet's constants (2.23 m/s, lane_width / 2, -1, ...) are used unchanged, with one exception:
+Roach's speed term divides by 6 m/s, which is Roach's top desired speed, so that the term stays in
+[0, 1]. Our speed limits reach 13.9 m/s; with a fixed 6 m/s a car at rest would earn about -1.3 per
+step and the cheapest plan would be to end the episode by leaving the road. The divisor is therefore
+the desired-speed ceiling of our world, the speed limit (never below Roach's 6 m/s).
 """
 
 from __future__ import annotations
@@ -43,7 +47,7 @@ NUM_COMFORT_METRICS = 6
 SPEEDING_SCALE = 2.23  # m/s: the speed factor reaches 0 at 2.23 m/s over the limit
 TTC_FACTOR = 0.5
 COMFORT_WEIGHT = 0.5
-ROACH_SPEED_SCALE = 6.0  # m/s
+ROACH_SPEED_SCALE = 6.0  # m/s: Roach's top desired speed; ours is the speed limit (see the module doc)
 ROACH_POSITION_SCALE = 2.0  # m
 ROACH_STEER_CHANGE = 0.01
 ROACH_ACTION_PENALTY = 0.1
@@ -108,11 +112,13 @@ def simple_reward(facts: StepFacts) -> jax.Array:
 
 def shaped_reward(facts: StepFacts) -> jax.Array:
     """The Roach-style sum (sheet, "Shaped baseline"):
-    ``r_speed = 1 - |v - v_desired| / 6``, ``r_position = -d_lat / 2``, ``r_rotation = -|heading error|``,
+    ``r_speed = 1 - |v - v_desired| / v_top`` with ``v_top = max(v_limit, 6 m/s)`` (Roach: 6 m/s, its top
+    desired speed), ``r_position = -d_lat / 2``, ``r_rotation = -|heading error|``,
     ``r_action = -0.1`` when the steering changes by more than 0.01, and ``r_terminal = -1`` on a
     termination by an infraction, with an extra ``-v`` on a collision or a red light. Reaching the end
     of the route is not a failure and gets no terminal term."""
-    r_speed = 1.0 - jnp.abs(facts.speed - facts.desired_speed) / ROACH_SPEED_SCALE
+    top_speed = jnp.maximum(facts.speed_limit, ROACH_SPEED_SCALE)
+    r_speed = 1.0 - jnp.abs(facts.speed - facts.desired_speed) / top_speed
     r_position = -facts.lateral_distance / ROACH_POSITION_SCALE
     r_rotation = -jnp.abs(facts.heading_error)
     r_action = jnp.where(facts.steer_change > ROACH_STEER_CHANGE, -ROACH_ACTION_PENALTY, 0.0)
