@@ -8,6 +8,7 @@ per group.
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import functools
 import hashlib
@@ -138,6 +139,24 @@ def _write_status(out_dir: Path, outcomes: list[tuple[str, TrialOutcome]]) -> No
     (Path(out_dir) / "status.json").write_text(json.dumps(status, indent=2))
 
 
+_PROGRAM_CACHE: collections.OrderedDict[tuple, tuple[Any, dict]] = collections.OrderedDict()
+_PROGRAM_CACHE_SIZE = 8
+
+
+def _programs_for(config: PPOConfig, updates_per_chunk: int) -> tuple[Any, dict]:
+    """The trainer and its compiled programs for a configuration, kept for the process's later runs
+    of the same configuration (a resume, a repeated run, sweep groups split by size), so that they
+    do not compile again. Least recently used entries are dropped."""
+    key = (make_train, json.dumps(config_to_dict(config), sort_keys=True, default=str), updates_per_chunk)
+    if key in _PROGRAM_CACHE:
+        _PROGRAM_CACHE.move_to_end(key)
+    else:
+        _PROGRAM_CACHE[key] = (make_train(config, updates_per_chunk=updates_per_chunk), {})
+        while len(_PROGRAM_CACHE) > _PROGRAM_CACHE_SIZE:
+            _PROGRAM_CACHE.popitem(last=False)
+    return _PROGRAM_CACHE[key]
+
+
 def run_trials(config: PPOConfig, trials: list[TrialSpec], run: RunConfig) -> dict[str, TrialOutcome]:
     """Train every trial of one group as one vmapped, chunked program.
 
@@ -153,24 +172,22 @@ def run_trials(config: PPOConfig, trials: list[TrialSpec], run: RunConfig) -> di
     for trial in trials:
         config.hyperparams(**trial.overrides)  # refuses non-vmappable overrides with a clear message
 
-    trainer = make_train(config, updates_per_chunk=run.log_every)
+    trainer, programs = _programs_for(config, run.log_every)
     num_trials = len(trials)
     keys = jnp.stack([jax.random.PRNGKey(t.seed) for t in trials])
     hparams = jax.tree.map(lambda *xs: jnp.stack(xs), *[config.hyperparams(**t.overrides) for t in trials])
-    init = jax.jit(jax.vmap(trainer.init_fn))
-    compiled: dict[int, Any] = {}
+    init = programs.setdefault("init", jax.jit(jax.vmap(trainer.init_fn)))
     shardings = None
 
     def update(state, num_updates):
-        if num_updates not in compiled:
+        key = (num_updates, run.devices)
+        if key not in programs:
             chunk_fn = jax.vmap(functools.partial(trainer.update_fn, num_updates=num_updates))
             if shardings is None:
-                compiled[num_updates] = jax.jit(chunk_fn)
+                programs[key] = jax.jit(chunk_fn)
             else:
-                compiled[num_updates] = jax.jit(
-                    chunk_fn, in_shardings=(shardings,), out_shardings=(shardings, None)
-                )
-        return compiled[num_updates](state)
+                programs[key] = jax.jit(chunk_fn, in_shardings=(shardings,), out_shardings=(shardings, None))
+        return programs[key](state)
 
     group_dir = _group_dir(trials)
     checkpoint_dir = group_dir / "checkpoints"
