@@ -1,0 +1,99 @@
+"""Experiment scripts: experiments/minihack_tasks.py for a couple of thousand steps of one agent on one
+real MiniHack task (checking the CSV it writes), and the plumbing of experiments/global_vs_episodic.py
+(its sweep file, configs and aggregation; no training)."""
+
+from __future__ import annotations
+
+import csv
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "experiments"))
+
+import global_vs_episodic  # noqa: E402
+
+from jaxrl.bonuses import CombinedBonus, CountBonus, E3BBonus, EpisodicCountBonus, make_bonus  # noqa: E402
+from jaxrl.stats import interquartile_mean  # noqa: E402
+
+
+def test_sweep_sizes_and_configs_cover_the_paper_study() -> None:
+    full = global_vs_episodic.load_sweep(global_vs_episodic.SWEEP_FILE, "full")
+    assert full["studies"]["MultiRoom-N6-Lava"]["contexts"] == [1, 3, 5, 10, -1]
+    assert full["seeds"] >= 5
+    assert set(full["methods"]) == {
+        "none", "count", "episodic_count", "rnd", "noveld", "e3b", "e3b*rnd", "e3b+rnd", "e3b*count"
+    }  # fmt: skip
+    quick = global_vs_episodic.load_sweep(global_vs_episodic.SWEEP_FILE, "quick")
+    assert quick["base"]["num_envs"] < full["base"]["num_envs"]  # the size overrides the base settings
+    assert quick["base"]["learning_rate"] == full["base"]["learning_rate"]
+
+    # KeyRoom counts on messages, MultiRoom on positions; the product keeps E3B first (episodic x global).
+    config = global_vs_episodic.make_config(full, "KeyRoom-S10", -1, "e3b*count")
+    assert config.env_kwargs == {"num_contexts": -1, "context_seed": 0}
+    assert "inventory" in config.obs_keys and "message" not in config.obs_keys
+    bonus = make_bonus(config.bonus, **config.bonus_kwargs)
+    assert isinstance(bonus, CombinedBonus) and bonus.mode == "product"
+    assert isinstance(bonus.first, E3BBonus) and isinstance(bonus.second, CountBonus)
+    assert bonus.second.key == "message"
+    episodic = global_vs_episodic.make_config(full, "MultiRoom-N6-Lava", 3, "episodic_count")
+    built = make_bonus(episodic.bonus, **episodic.bonus_kwargs)
+    assert isinstance(built, EpisodicCountBonus) and built.key == "position"
+    assert episodic.env_kwargs["num_contexts"] == 3
+
+
+def test_aggregate_and_summary(tmp_path: Path) -> None:
+    scores = [0.0, 1.0, 0.5, 0.25, 0.75, 0.9]
+    rows = [
+        {"study": "MultiRoom-N6-Lava", "num_contexts": "-1", "method": "count", "success_rate": str(v),
+         "env_steps": "1000", "compile_s": "1.0", "run_s": "2.0"}
+        for v in scores
+    ]  # fmt: skip
+    (entry,) = global_vs_episodic.aggregate(rows)
+    assert entry["seeds"] == len(scores)
+    assert entry["iqm"] == pytest.approx(interquartile_mean(np.array(scores)))
+    assert entry["low"] <= entry["iqm"] <= entry["high"]
+    spec = global_vs_episodic.load_sweep(global_vs_episodic.SWEEP_FILE, "quick")
+    global_vs_episodic.write_summary(tmp_path / "summary.md", [entry], spec, "quick", 3.0, "cmd")
+    text = (tmp_path / "summary.md").read_text()
+    assert "| MultiRoom-N6-Lava | inf | count | 6 |" in text and "| 0.00 |" in text  # paper's number
+    assert "Not run here" in text  # the quick size names what the full study adds
+
+
+@pytest.mark.minihack
+@pytest.mark.slow
+def test_minihack_tasks_script_writes_csv(tmp_path: Path) -> None:
+    pytest.importorskip("minihack")
+    steps, num_envs, num_steps = 2000, 4, 64
+    command = [
+        sys.executable,
+        str(ROOT / "experiments" / "minihack_tasks.py"),
+        "--steps", str(steps),
+        "--tasks", "MultiRoom-N6-Lava",
+        "--methods", "count",
+        "--seeds", "1",
+        "--num-envs", str(num_envs),
+        "--num-steps", str(num_steps),
+        "--out", str(tmp_path),
+    ]  # fmt: skip
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stderr[-3000:]
+
+    with (tmp_path / "runs.csv").open() as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 1
+    row = rows[0]
+    assert (row["task"], row["method"], row["bonus"], row["seed"]) == ("MultiRoom-N6-Lava", "count", "count", "0")
+    batch = num_envs * num_steps
+    # Whole PPO updates, at least the requested steps and less than one batch more.
+    assert int(row["env_steps"]) % batch == 0 and steps <= int(row["env_steps"]) < steps + batch
+    assert 0.0 <= float(row["success_rate"]) <= 1.0
+    assert float(row["steps_per_s"]) > 0
+    summary = (tmp_path / "summary.md").read_text()
+    assert "steps/s" in summary and "hours" in summary
+    assert "| MultiRoom-N6-Lava | count | 0 |" in summary
+    assert (tmp_path / "success.png").stat().st_size > 0
