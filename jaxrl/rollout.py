@@ -60,8 +60,12 @@ def collect_rollout(
     num_steps: int,
     bonus: Any = None,
     greedy: bool = False,
+    info_keys: tuple[str, ...] = (),
 ) -> tuple[RolloutState, Transition]:
-    """Step ``env`` (already vectorised and wrapped in EpisodeStatistics) for ``num_steps`` steps."""
+    """Step ``env`` (already vectorised and wrapped in EpisodeStatistics) for ``num_steps`` steps.
+
+    ``info_keys`` names per-step ``info`` entries to keep in ``Transition.stats`` as well (evaluation
+    reads, for example, the trial wrapper's ``inner_episode``); training keeps none."""
     action_space = env.action_space(env_params)
 
     def step(carry, step_key):
@@ -89,6 +93,7 @@ def collect_rollout(
             "episode_length": info["episode_length"].astype(jnp.float32),
             "episode_done": info["episode_done"],
             "success": jnp.asarray(info.get("success", jnp.zeros_like(reward)), jnp.float32),
+            **{name: info[name] for name in info_keys},
         }
         transition = Transition(
             obs=rs.obs,
