@@ -81,8 +81,8 @@ def describe_observation(
 
 
 class ObservationEncoder(nn.Module):
-    """Integer maps (glyph grids) are embedded and passed through a small CNN; every other leaf is
-    flattened to floats. The features are concatenated."""
+    """Integer maps (glyph grids) are embedded (big maps then pass a strided conv); every other leaf
+    is flattened to floats. The features are concatenated."""
 
     description: tuple[tuple[str, tuple[int, ...], int], ...]
     embed_dim: int = 8
@@ -97,9 +97,11 @@ class ObservationEncoder(nn.Module):
             if vocab > 0:
                 x = nn.Embed(vocab, self.embed_dim, name=f"embed_{name}")(leaf.astype(jnp.int32))
                 x = x.reshape((-1, *shape, self.embed_dim))
-                if x.ndim == 4:  # [B, H, W, C] map: shrink big maps with a strided conv
-                    stride = 2 if max(shape) > 12 else 1
-                    x = nn.relu(nn.Conv(self.conv_channels, (3, 3), strides=stride, name=f"conv_{name}")(x))
+                if x.ndim == 4 and max(shape) > 12:
+                    # A big map ([B, H, W, C]) is shrunk by a strided conv; a small one (a 9x9 crop)
+                    # goes to the MLP as its flattened embedding, which trains several times
+                    # faster on CPU, where a conv's gradient inside the update's loop is slow.
+                    x = nn.relu(nn.Conv(self.conv_channels, (3, 3), strides=2, name=f"conv_{name}")(x))
                 x = x.reshape((*batch_shape, -1))
             else:
                 x = leaf.astype(jnp.float32).reshape((*batch_shape, -1))

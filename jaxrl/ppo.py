@@ -259,6 +259,12 @@ def make_train(config: PPOConfig, updates_per_chunk: int = 1, advantage_fn: Adva
 
         bonus = make_bonus(config.bonus, **config.bonus_kwargs)
 
+    read_keys = tuple(name for name, _, _ in network.description)
+
+    def policy_inputs(obs: Any) -> Any:
+        """The observation leaves the policy reads (minibatches carry nothing else)."""
+        return {k: obs[k] for k in read_keys} if isinstance(obs, dict) else obs
+
     # ------------------------------------------------------------------ init
     def init_fn(key: jax.Array, hparams: HyperParams) -> RunnerState:
         key, key_env, key_net, key_bonus = jax.random.split(key, 4)
@@ -349,7 +355,7 @@ def make_train(config: PPOConfig, updates_per_chunk: int = 1, advantage_fn: Adva
             )
 
         data = {
-            "obs": batch.obs,
+            "obs": policy_inputs(batch.obs),
             "action": batch.action,
             "log_prob": batch.log_prob,
             "value": batch.value,
