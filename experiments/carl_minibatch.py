@@ -2,8 +2,8 @@
 the shaped (Roach-style summed) reward fall off as the mini-batch grows, while PPO on the simple reward
 (route completion x multiplicative penalties) does not? (`papers/carl.md`)
 
-    python experiments/carl_minibatch.py --quick     # minutes on a laptop CPU
-    python experiments/carl_minibatch.py             # the full size of sweeps/carl_minibatch.yaml
+    python experiments/carl_minibatch.py --quick     # ~15 min on a shared 2-core CPU (too short to learn)
+    python experiments/carl_minibatch.py             # full size: hours on a CPU (results/carl/minibatch.md)
 
 For each reward x mini-batch size, the seeds train as one vmapped program (`jaxrl.ppo.make_train`).
 Every trained policy then drives held-out routes acting with the mean of its Beta distribution, and is
@@ -39,6 +39,8 @@ from jaxrl.stats import bootstrap_ci  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 COLOURS = {"simple": "tab:blue", "shaped": "tab:red"}
+PAPER_CLAIM = ("with the batch per update fixed, PPO on the summed shaped reward degrades as the mini-batch "
+               "grows, while PPO on the simple reward keeps improving")
 NUM_CHUNKS = 10  # training curves are logged this many times per run
 
 
@@ -76,34 +78,86 @@ def train_seeds(config: PPOConfig, seeds: int, seed: int) -> tuple[object, objec
     return trainer, state, np.stack(curve, axis=1)
 
 
+def held_out_route_keys(eval_seed: int, num_routes: int) -> jax.Array:
+    """The route keys of the held-out routes: route j is level 0 of context seed ``eval_seed + j``
+    (``Driving-v0`` with ``num_contexts=1``), exactly as the environment draws it."""
+    seeds = eval_seed + jnp.arange(num_routes)
+    return jax.vmap(lambda s: jax.random.fold_in(jax.random.PRNGKey(s), 0))(seeds)
+
+
+def training_route_keys(env_kwargs: dict) -> jax.Array:
+    """Every route key training can draw: ``num_contexts`` levels of ``context_seed``."""
+    num, seed = int(env_kwargs["num_contexts"]), int(env_kwargs.get("context_seed", 0))
+    return jax.vmap(lambda i: jax.random.fold_in(jax.random.PRNGKey(seed), i))(jnp.arange(num))
+
+
+def check_held_out(env_kwargs: dict, num_routes: int, eval_seed: int) -> None:
+    """Refuse to run unless training draws from a finite set of routes that shares no route key with
+    the evaluation routes (disjoint by an explicit check, not by chance)."""
+    if int(env_kwargs.get("num_contexts", -1)) <= 0:
+        raise ValueError("training must use a finite route set (env_kwargs.num_contexts > 0) so that the "
+                         "evaluation routes can be checked to be held out")
+    as_int = lambda keys: np.asarray(keys).astype(np.uint64) @ np.array([1 << 32, 1], np.uint64)
+    train, held_out = as_int(training_route_keys(env_kwargs)), as_int(held_out_route_keys(eval_seed, num_routes))
+    shared = int(np.isin(held_out, train).sum())
+    if shared or len(np.unique(held_out)) != num_routes:
+        raise ValueError(f"{shared} evaluation routes are also training routes (or they repeat)")
+
+
 def evaluate(trainer, network_params, env_kwargs: dict, num_routes: int, eval_seed: int) -> dict[str, np.ndarray]:
-    """Each seed's policy (Beta mean) on the same held-out routes: per seed and route, the episode's
-    route completion, driving score, success and infraction counts."""
-    env, env_params = envs.make("Driving-v0", **env_kwargs)
-    network = trainer.network
-    carry = network.initial_carry(1, 0)
-    start = jnp.zeros((1, 1), bool)
-
-    def one_route(params, key):
-        def policy(state, obs, _key):
-            _, dist, _ = network.apply(params, carry, jax.tree.map(lambda x: x[None, None], obs), start)
-            return dist.mode()[0, 0]
-
-        info, _, _ = run_episode(env, env_params, key, policy)
-        return info
-
-    keys = jax.random.split(jax.random.PRNGKey(eval_seed), num_routes)
-    run = jax.jit(jax.vmap(jax.vmap(one_route, in_axes=(None, 0)), in_axes=(0, None)))
-    info = run(network_params, keys)
+    """Each seed's policy, acting with the mean of its Beta distribution, on the same held-out routes
+    (`held_out_route_keys`; traffic and lights drawn from ``eval_seed``): per seed and route, the
+    episode's route completion, driving score, success and infraction counts."""
+    check_held_out(env_kwargs, num_routes, eval_seed)
+    cache_key = (repr(trainer.network), tuple(sorted(env_kwargs.items())), num_routes, eval_seed)
+    if cache_key not in _EVAL_CACHE:
+        _EVAL_CACHE[cache_key] = _make_evaluator(trainer.network, env_kwargs, num_routes, eval_seed)
+    info = _EVAL_CACHE[cache_key](network_params)
     out = {name: np.asarray(info[name]) for name in ("route_completion", "driving_score", "success")}
     for name in INFRACTIONS:
         out[name] = np.asarray(info["infractions"][name])
     return out
 
 
+_EVAL_CACHE: dict[tuple, object] = {}  # one compiled evaluator per network and environment
+
+
+def _make_evaluator(network, env_kwargs: dict, num_routes: int, eval_seed: int):
+    env, env_params = envs.make("Driving-v0", **{**env_kwargs, "num_contexts": 1, "context_seed": eval_seed})
+    carry = network.initial_carry(1, 0)
+    start = jnp.zeros((1, 1), bool)
+
+    def one_route(params, context_seed, key):
+        def policy(state, obs, _key):
+            _, dist, _ = network.apply(params, carry, jax.tree.map(lambda x: x[None, None], obs), start)
+            return dist.mode()[0, 0]
+
+        info, _, _ = run_episode(env, env_params.replace(context_seed=context_seed), key, policy)
+        return info
+
+    context_seeds = eval_seed + jnp.arange(num_routes)
+    keys = jax.random.split(jax.random.PRNGKey(eval_seed), num_routes)
+    run = jax.vmap(jax.vmap(one_route, in_axes=(None, 0, 0)), in_axes=(0, None, None))
+    return jax.jit(lambda network_params: run(network_params, context_seeds, keys))
+
+
+def verdict(summary: list[dict], rewards: list[str], minibatches: list[int]) -> str:
+    """The smallest-to-largest mini-batch change of the driving score (IQM) per reward, in words."""
+    parts = []
+    for reward in rewards:
+        entries = sorted((e for e in summary if e["reward"] == reward), key=lambda e: e["minibatch"])
+        first, last = entries[0], entries[-1]
+        overlap = first["driving_score_low"] <= last["driving_score_high"] and \
+            last["driving_score_low"] <= first["driving_score_high"]
+        parts.append(f"{reward}: driving score {first['driving_score']:.2f} at {first['minibatch']} -> "
+                     f"{last['driving_score']:.2f} at {last['minibatch']}"
+                     f"{' (intervals overlap: no clear change)' if overlap else ''}")
+    return "; ".join(parts)
+
+
 def git_commit() -> str:
     try:
-        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
+        return subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True,
                               text=True, check=True).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
@@ -198,13 +252,15 @@ def main() -> None:
     batch = size["num_envs"] * size["num_steps"]
     summary_md = f"""# CaRL mini-batch study in Driving-v0 ({size_name} size)
 
-Claim tested (`papers/carl.md`): with the batch per update fixed, PPO on the summed shaped reward
-degrades as the mini-batch grows, while PPO on the simple reward (route completion with multiplicative
-penalties and terminations) does not.
+| | paper (CaRL, CARLA) | ours (Driving-v0, this run) |
+|---|---|---|
+| claim | {PAPER_CLAIM} | {verdict(summary, spec['rewards'], minibatches)} |
 
 Setting: {spec['env']} {spec['env_kwargs']}, batch per update {batch} ({size['num_envs']} envs x
 {size['num_steps']} steps), {size['total_timesteps']:,} environment steps per run, {seeds} seeds,
-mini-batch sizes {minibatches}, PPO {spec['ppo']}. Scored on {size['eval_routes']} held-out routes with
+mini-batch sizes {minibatches} (so {[batch // m * spec['ppo']['update_epochs'] for m in minibatches]} gradient
+steps per update), PPO {spec['ppo']}. Scored on {size['eval_routes']} held-out routes (context seeds
+{spec['eval_seed']}.. , checked disjoint from the {spec['env_kwargs'].get('num_contexts')} training levels) with
 the mean of the Beta policy: driving score and route completion, IQM over seeds with 95 % bootstrap
 intervals.
 
@@ -212,13 +268,11 @@ intervals.
 |---|---|---|---|
 {table}
 
-What our runs show: to be read from the table above (this file is written by the script; the
-interpretation belongs to whoever ran the size that matters). The scripted controller's reference is
-in `scripted_controller.md`.
+The scripted controller's reference (driving score 1.0) is in `scripted_controller.md`.
 
 Command: `python experiments/carl_minibatch.py{' --quick' if args.quick else ''}`; wall time {wall:.0f} s on
-this machine's CPU; git commit {git_commit()}. Per-run rows: `minibatch_runs.csv`; curves:
-`minibatch_curves.csv`; plot: `minibatch.png`.
+this machine's CPU (shared with other jobs); git commit {git_commit()} (plus uncommitted edits to this
+script). Per-run rows: `minibatch_runs.csv`; curves: `minibatch_curves.csv`; plot: `minibatch.png`.
 """
     (args.out / "minibatch.md").write_text(summary_md)
     print(summary_md)
