@@ -1,0 +1,56 @@
+"""PPO learns the JAX gridworld tasks on the CPU (slow marker; the recorded run with curves is
+``experiments/gridworld_learning.py``, results in ``results/gridworld_learning/summary.md``)."""
+
+from __future__ import annotations
+
+import jax
+import numpy as np
+import pytest
+
+from jaxrl.ppo import PPOConfig, make_train
+
+pytestmark = pytest.mark.slow
+
+COMMON = dict(
+    num_envs=32,
+    num_steps=64,
+    num_minibatches=4,
+    update_epochs=4,
+    learning_rate=5e-4,
+    ent_coef=0.01,
+    hidden_sizes=(64, 64),
+    activation="relu",
+)
+
+
+def final_success(config: PPOConfig, num_seeds: int, num_chunks: int = 20) -> np.ndarray:
+    """Per seed: successes / episodes over the last 10% of training. One compiled program is run once
+    per seed (on a CPU this beats vmapping seeds for convolutional policies, whose per-seed kernels
+    become a slow grouped convolution under ``vmap``)."""
+    trainer = make_train(config, updates_per_chunk=max(1, config.num_updates // num_chunks))
+    train = jax.jit(trainer.train)
+    finals = []
+    for seed in range(num_seeds):
+        _, metrics = train(jax.random.PRNGKey(seed), config.hyperparams())
+        metrics = jax.device_get(metrics)
+        last = slice(-max(1, len(metrics["episodes"]) // 10), None)
+        finals.append(metrics["success_sum"][last].sum() / max(metrics["episodes"][last].sum(), 1))
+    return np.asarray(finals)
+
+
+def test_ppo_solves_multiroom_n2():
+    config = PPOConfig(env="MultiRoom-N2", total_timesteps=100_000, obs_keys=("glyphs_crop",), **COMMON)
+    success = final_success(config, num_seeds=2)
+    print("MultiRoom-N2 final success per seed:", success)
+    assert (success >= 0.9).all(), success
+
+
+@pytest.mark.skip(
+    reason="no CPU-sized PPO config reaching 0.9 on KeyRoom-S5 found yet: this one gives 0.28 and 0.36 "
+    "after 250k steps (results/gridworld_learning/summary.md)"
+)
+def test_ppo_solves_keyroom_s5():
+    config = PPOConfig(env="KeyRoom-S5", total_timesteps=250_000, obs_keys=("glyphs", "inventory"), **COMMON)
+    success = final_success(config, num_seeds=2)
+    print("KeyRoom-S5 final success per seed:", success)
+    assert (success >= 0.9).all(), success
