@@ -3,7 +3,9 @@
 
 With ``--reference PATH`` a single-file JAX PPO with PureJaxRL's interface (``make_train(config)``
 returning ``train(rng)``, config keys LR, NUM_ENVS, ...) is timed the same way in the same process,
-and the ratio is printed. The reference's code is not part of this repository: point at your own copy.
+and the ratio is printed. The reference's code is not part of this repository: point at your own copy. On jaxlib's CPU backend,
+flax's orthogonal initialiser under ``vmap`` (a batched QR) can deadlock; give the reference
+``jaxrl.networks.orthogonal`` (same values) if its vmapped runs hang.
 
     python benchmarks/ppo_throughput.py --total-timesteps 500000 --seeds 1 16 64 [--reference ppo.py]
 """
@@ -86,6 +88,7 @@ def main() -> None:
         compile_ours, run_ours = ours(args.total_timesteps, seeds)
         sps_ours = seeds * args.total_timesteps / run_ours
         row = f"| {seeds} | {sps_ours:,.0f} | {compile_ours:.1f} |"
+        print(row, "(reference running)" if args.reference else "", flush=True)
         if args.reference:
             compile_ref, run_ref = reference(args.reference, args.total_timesteps, seeds)
             sps_ref = seeds * args.total_timesteps / run_ref
