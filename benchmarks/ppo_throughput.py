@@ -3,9 +3,9 @@
 
 With ``--reference PATH`` a single-file JAX PPO with PureJaxRL's interface (``make_train(config)``
 returning ``train(rng)``, config keys LR, NUM_ENVS, ...) is timed the same way in the same process,
-and the ratio is printed. The reference's code is not part of this repository: point at your own copy. On jaxlib's CPU backend,
-flax's orthogonal initialiser under ``vmap`` (a batched QR) can deadlock; give the reference
-``jaxrl.networks.orthogonal`` (same values) if its vmapped runs hang.
+and the ratio is printed. The reference's code is not part of this repository: point at your own
+copy. On jaxlib's CPU backend, flax's orthogonal initialiser under ``vmap`` (a batched QR) can
+deadlock; give the reference ``jaxrl.networks.orthogonal`` (same values) if its vmapped runs hang.
 
     python benchmarks/ppo_throughput.py --total-timesteps 500000 --seeds 1 16 64 [--reference ppo.py]
 """
