@@ -95,7 +95,9 @@ def make_gymnax(env_id: str, **kwargs: Any) -> tuple[GymnaxEnvironment, Any]:
     """``envs.make("gymnax:<id>", **kwargs)``: kwargs go to ``gymnax.make``."""
     try:
         import gymnax
-    except ImportError as error:
+    except ModuleNotFoundError as error:
+        if error.name != "gymnax":
+            raise  # gymnax is installed but something it imports is not: say what
         raise ImportError(
             f"'gymnax:{env_id}' needs the optional gymnax package: {GYMNAX_INSTALL_HINT}"
         ) from error

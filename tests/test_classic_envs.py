@@ -52,6 +52,10 @@ def test_invalid_arguments_are_refused() -> None:
         envs.make("MountainCar-v0", goal_velocity=0.5)
     with pytest.raises(ValueError, match="g \\(gravity\\)"):
         envs.make("Pendulum-v1", g=-1.0)
+
+
+def test_unknown_gymnax_environment_is_refused() -> None:
+    pytest.importorskip("gymnax")
     with pytest.raises(ValueError, match="unknown gymnax environment"):
         envs.make("gymnax:NoSuchEnv-v0")
 
