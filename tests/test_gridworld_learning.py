@@ -3,11 +3,17 @@
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import jax
 import numpy as np
 import pytest
 
 from jaxrl.ppo import PPOConfig, make_train
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "experiments"))
+import gridworld_learning  # noqa: E402
 
 pytestmark = pytest.mark.slow
 
@@ -39,7 +45,7 @@ def final_success(config: PPOConfig, num_seeds: int, num_chunks: int = 20) -> np
 
 
 def test_ppo_solves_multiroom_n2():
-    config = PPOConfig(env="MultiRoom-N2", total_timesteps=100_000, obs_keys=("glyphs_crop",), **COMMON)
+    config = gridworld_learning.CONFIGS["MultiRoom-N2"]  # the recorded experiment's config
     success = final_success(config, num_seeds=2)
     print("MultiRoom-N2 final success per seed:", success)
     assert (success >= 0.9).all(), success
