@@ -17,17 +17,6 @@ import gridworld_learning  # noqa: E402
 
 pytestmark = pytest.mark.slow
 
-COMMON = dict(
-    num_envs=32,
-    num_steps=64,
-    num_minibatches=4,
-    update_epochs=4,
-    learning_rate=5e-4,
-    ent_coef=0.01,
-    hidden_sizes=(64, 64),
-    activation="relu",
-)
-
 
 def final_success(config: PPOConfig, num_seeds: int, num_chunks: int = 20) -> np.ndarray:
     """Per seed: successes / episodes over the last 10% of training. One compiled program is run once
@@ -51,12 +40,8 @@ def test_ppo_solves_multiroom_n2():
     assert (success >= 0.9).all(), success
 
 
-@pytest.mark.skip(
-    reason="no CPU-sized PPO config reaching 0.9 on KeyRoom-S5 found yet: this one gives 0.28 and 0.36 "
-    "after 250k steps (results/gridworld_learning/summary.md)"
-)
 def test_ppo_solves_keyroom_s5():
-    config = PPOConfig(env="KeyRoom-S5", total_timesteps=250_000, obs_keys=("glyphs", "inventory"), **COMMON)
+    config = gridworld_learning.CONFIGS["KeyRoom-S5"]  # the recorded experiment's config
     success = final_success(config, num_seeds=2)
     print("KeyRoom-S5 final success per seed:", success)
     assert (success >= 0.9).all(), success
