@@ -1,12 +1,14 @@
-"""BARFI: does a learned blend of primary and heuristic reward align a REINFORCE learner with the
-primary return, where the naive sum and potential-based shaping do not?
+"""BARFI: does a learned blend of primary and heuristic reward align a REINFORCE (or, with
+``--inner-learner ppo``, a PPO) learner with the primary return, where the naive sum and potential-based
+shaping do not?
 
 For each domain (GridWorld, CartPole, sparse MountainCar) x heuristic (good, misleading, none) x method
 (primary only, naive sum, potential-based shaping, learned blend with the implicit / first-order /
-unrolled outer gradient), trains REINFORCE for the same number of inner updates, over 20 seeds; per
-domain every (method, heuristic, seed) is one vmapped run of one compiled program.
+unrolled outer gradient), trains the inner learner for the same number of inner updates, over 20 seeds;
+per domain every (method, heuristic, seed) is one vmapped run of one compiled program.
 
     python experiments/behavior_alignment.py --quick
+    python experiments/behavior_alignment.py --quick --inner-learner ppo --domains BARFI-GridWorld
 
 Writes into results/behavior_alignment/: scores.csv (one row per run), summary.csv (IQM and 95%
 bootstrap interval per domain x heuristic x method), curves.csv (IQM primary return and mean blend per
@@ -32,7 +34,7 @@ import yaml
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from jaxrl.barfi.train import BarfiConfig, make_train, method_hyper  # noqa: E402
+from jaxrl.barfi.train import INNER_LEARNERS, BarfiConfig, make_train, method_hyper  # noqa: E402
 from jaxrl.stats import bootstrap_ci, bootstrap_curve_ci  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -58,7 +60,7 @@ def source_run(method: str, heuristic: str) -> tuple[str, str]:
 
 def run_domain(domain: str, size: dict, sweep: dict, seeds: int, seed: int) -> tuple[dict, float, float]:
     """All methods x heuristics x seeds of one domain in one compiled call; metrics (M, H, S, U)."""
-    config = BarfiConfig(env=domain, outer_gradient="switch", **sweep["config"], **size)
+    config = BarfiConfig(env=domain, outer_gradient="switch", **{**sweep["config"], **size})
     methods, heuristics = sweep["methods"], sweep["heuristics"]
     runs = sorted({source_run(m, h) for m in methods for h in heuristics}, key=str)
     hypers = [method_hyper(m, h, **sweep["hyper"]) for m, h in runs]
@@ -97,6 +99,7 @@ def write_csvs(out: Path, results: dict, sweep: dict, budgets: dict) -> list[dic
                     rows.append(
                         {
                             "domain": domain,
+                            "inner_learner": sweep["config"]["inner_learner"],
                             "heuristic": heuristic,
                             "method": method,
                             "seed": s,
@@ -112,6 +115,7 @@ def write_csvs(out: Path, results: dict, sweep: dict, budgets: dict) -> list[dic
                 summary.append(
                     {
                         "domain": domain,
+                        "inner_learner": sweep["config"]["inner_learner"],
                         "heuristic": heuristic,
                         "method": method,
                         "final_iqm": f_point,
@@ -294,12 +298,15 @@ def write_summary(out: Path, summary: list[dict], sweep: dict, args, budgets: di
     dirty = subprocess.run(["git", "status", "--porcelain"], cwd=ROOT, capture_output=True, text=True).stdout
     size = "quick" if args.quick else "full"
     command = " ".join(["python experiments/behavior_alignment.py", *sys.argv[1:]])
+    inner_learner = sweep["config"]["inner_learner"]
     lines = [
         "# Behaviour alignment via reward function optimisation (BARFI)",
         "",
         f"Command: `{command}` "
         f"(size `{size}` of `sweeps/behavior_alignment.yaml`). Git commit `{commit}`"
         f"{' (working tree had uncommitted changes)' if dirty else ''}.",
+        "",
+        f"Inner learner: **{inner_learner}**.",
         "",
         "## Claims (Gupta et al., NeurIPS 2023)",
         "",
@@ -354,8 +361,15 @@ def write_summary(out: Path, summary: list[dict], sweep: dict, args, budgets: di
         "",
         "## Notes",
         "",
-        "- Inner learner: REINFORCE (no baseline, entropy bonus, RMSprop) with a linear softmax policy on "
-        "state features (Fourier basis for GridWorld and MountainCar, the scaled state for CartPole); "
+        (
+            "- Inner learner: REINFORCE (no baseline, entropy bonus, RMSprop) with a linear softmax policy on "
+            if inner_learner == "reinforce"
+            else "- Inner learner: PPO (our addition; the paper uses REINFORCE): clipped surrogate, GAE "
+            "advantages from a linear critic, entropy bonus, RMSprop for the policy, several minibatch "
+            "epochs per batch; the outer gradient differentiates the clipped surrogate at theta_old = theta "
+            "with the critic's values held fixed (see `jaxrl/barfi/ppo.py`). A linear softmax policy on "
+        )
+        + "state features (Fourier basis for GridWorld and MountainCar, the scaled state for CartPole); "
         "the blend's phi_1, phi_2 are a linear head on the same features. The authors' networks may differ.",
         "- Shaping uses Phi_t = r_aux observed at step t (the sheet's Phi = r_aux). For heuristics that "
         "depend on the action (CartPole, MountainCar, GridWorld's per-step distance after the move) this "
@@ -386,9 +400,13 @@ def main() -> None:
     parser.add_argument("--domains", nargs="*", default=None, help="a subset of the sweep's domains")
     parser.add_argument("--seeds", type=int, default=None, help="override the sweep's number of seeds")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--inner-learner", choices=INNER_LEARNERS, default=None, help="override the sweep's config.inner_learner"
+    )
     args = parser.parse_args()
 
     sweep = yaml.safe_load(args.sweep.read_text())
+    sweep["config"]["inner_learner"] = args.inner_learner or sweep["config"].get("inner_learner", "reinforce")
     size = sweep["sizes"]["quick" if args.quick else "full"]
     args.seeds = args.seeds or size["seeds"]
     domains = args.domains or list(size["domains"])

@@ -1,12 +1,14 @@
-"""BARFI's bi-level training loop: a REINFORCE inner learner on a blended reward, and outer updates of
-the blend and the discount toward the primary return.
+"""BARFI's bi-level training loop: an inner learner (REINFORCE, or PPO with ``inner_learner="ppo"``) on a
+blended reward, and outer updates of the blend and the discount toward the primary return.
 
 Schedule (as in the authors' code): ``warmup_updates`` inner updates on the naive sum r_p + r_aux;
 then ``outer_updates`` times: one outer update of the blend, followed by ``inner_per_outer`` inner
 updates. Each inner update collects ``num_episodes`` fresh on-policy episodes and takes one RMSprop
-step of REINFORCE on them; the episodes also go into a small buffer (the last ``buffer_batches``
-batches). An outer update takes v = grad_theta J (the primary return, gamma = 0.99) on the latest
-batch and the Hessian and mixed terms on the whole buffer.
+step of REINFORCE on them (or one PPO update: ``ppo_epochs`` x ``ppo_minibatches`` clipped-surrogate
+steps with GAE advantages from a linear critic; see ``jaxrl.barfi.ppo``); the episodes also go into a
+small buffer (the last ``buffer_batches`` batches). An outer update takes v = grad_theta J (the primary
+return, gamma = 0.99) on the latest batch and the Hessian and mixed terms on the whole buffer, of the
+inner learner's objective (the REINFORCE surrogate, or PPO's clipped surrogate at theta_old = theta).
 
 Every method gets the same budget of inner updates and environment steps; the baselines (primary
 reward only, naive sum, potential-based shaping) simply skip the outer updates. All hyperparameters
@@ -43,6 +45,8 @@ from jaxrl.barfi.blend import (
 )
 from jaxrl.barfi.features import features_for
 from jaxrl.barfi.implicit import implicit_outer_gradient, unrolled_outer_gradient
+from jaxrl.barfi.ppo import init_critic, ppo_update
+from jaxrl.barfi.ppo import inner_objective as ppo_inner_objective
 from jaxrl.barfi.reinforce import (
     Batch,
     ascent_step,
@@ -55,6 +59,7 @@ from jaxrl.barfi.reinforce import (
 METHODS = ("primary", "naive", "shaping", "implicit", "first_order", "unrolled")
 REWARD_MODES = ("primary", "naive", "shaping", "learned")
 OUTER_GRADIENTS = ("none", "implicit", "unrolled", "switch")
+INNER_LEARNERS = ("reinforce", "ppo")
 
 
 def outer_gradient_of(method: str) -> str:
@@ -82,11 +87,28 @@ class BarfiConfig:
     buffer_batches: int = 4
     primary_gamma: float = 0.99
     state_blend: bool = True  # False: the state-independent scalar form (b1 - 1) + r_p + b3 * r_aux
+    inner_learner: str = "reinforce"  # "reinforce" | "ppo"
+    ppo_epochs: int = 4  # PPO only: passes over each batch
+    ppo_minibatches: int = 2  # PPO only: minibatches of whole episodes per pass; divides num_episodes
+    # PPO only: standardise advantages over each batch's steps. Off by default: standardising divides out
+    # the blend's scale, so the outer gradient loses phi_2 (see jaxrl/barfi/ppo.py).
+    ppo_normalise_advantages: bool = False
 
     def __post_init__(self) -> None:
         if self.outer_gradient not in OUTER_GRADIENTS:
             raise ValueError(f"outer_gradient must be one of {OUTER_GRADIENTS}, got {self.outer_gradient!r}")
-        for name in ("num_episodes", "inner_per_outer", "unroll_steps", "buffer_batches"):
+        if self.inner_learner not in INNER_LEARNERS:
+            raise ValueError(f"inner_learner must be one of {INNER_LEARNERS}, got {self.inner_learner!r}")
+        if self.ppo_minibatches > 0 and self.num_episodes % self.ppo_minibatches:
+            raise ValueError(f"ppo_minibatches ({self.ppo_minibatches}) must divide num_episodes ({self.num_episodes})")
+        for name in (
+            "num_episodes",
+            "inner_per_outer",
+            "unroll_steps",
+            "buffer_batches",
+            "ppo_epochs",
+            "ppo_minibatches",
+        ):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
         for name in ("warmup_updates", "outer_updates", "neumann_max_terms"):
@@ -115,11 +137,13 @@ class BarfiHyper:
     entropy_coef: jax.Array = 0.25
     gamma_l2: jax.Array = 0.0
     reward_l2: jax.Array = 0.0
+    # PPO only (ignored by REINFORCE):
+    critic_lr: jax.Array = 0.05  # plain gradient steps on the linear critic's squared error
+    gae_lambda: jax.Array = 0.95
+    ppo_clip: jax.Array = 0.2
 
 
-def method_hyper(
-    method: str, heuristic: str = "good", neumann_terms: int = 5, **overrides: float
-) -> BarfiHyper:
+def method_hyper(method: str, heuristic: str = "good", neumann_terms: int = 5, **overrides: float) -> BarfiHyper:
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
     mode = method if method in REWARD_MODES else "learned"
@@ -136,6 +160,7 @@ def method_hyper(
 class RunnerState(NamedTuple):
     theta: jax.Array
     theta_opt: Any
+    critic: jax.Array  # PPO's linear value head; unused (zero) with REINFORCE; outside theta
     blend: BlendParams
     blend_opt: Any
     buffer: Batch  # leaves (buffer_batches, E, T, ...); index 0 is the latest batch
@@ -164,15 +189,44 @@ def make_train(config: BarfiConfig) -> Trainer:
         rewards = blend_reward(blend, blend_features(features), batch.r_primary, batch.r_aux)
         return discounted_returns(rewards, batch.alive, learned_discount(blend))
 
-    def inner_returns(blend: BlendParams, batch: Batch, features: jax.Array, mode: jax.Array) -> jax.Array:
+    def inner_rewards(
+        blend: BlendParams, batch: Batch, features: jax.Array, mode: jax.Array
+    ) -> tuple[jax.Array, jax.Array]:
+        """The inner learner's per-step rewards and discount under the reward mode."""
         primary, naive, _, learned = range(len(REWARD_MODES))
         fixed = jnp.select(
             [mode == primary, mode == naive],
             [batch.r_primary, batch.r_primary + batch.r_aux],
             potential_shaped_reward(batch.r_primary, batch.r_aux, batch.alive, gamma_p),
         )
-        fixed_returns = discounted_returns(fixed, batch.alive, gamma_p)
-        return jnp.where(mode == learned, learned_returns(blend, batch, features), fixed_returns)
+        rewards = jnp.where(
+            mode == learned, blend_reward(blend, blend_features(features), batch.r_primary, batch.r_aux), fixed
+        )
+        return rewards, jnp.where(mode == learned, learned_discount(blend), gamma_p)
+
+    def learner_objective(
+        theta: jax.Array, blend: BlendParams, critic: jax.Array, theta_old: jax.Array, batch: Batch, hyper: BarfiHyper
+    ) -> jax.Array:
+        """The inner learner's objective under the learned blend, differentiable in theta and the blend."""
+        features = features_fn(batch.obs)
+        if config.inner_learner == "reinforce":
+            returns = learned_returns(blend, batch, features)
+            return reinforce_objective(theta, features, batch.action, returns, batch.alive, hyper.entropy_coef)
+        rewards = blend_reward(blend, blend_features(features), batch.r_primary, batch.r_aux)
+        return ppo_inner_objective(
+            theta,
+            theta_old,
+            critic,
+            features,
+            batch.action,
+            rewards,
+            batch.alive,
+            learned_discount(blend),
+            hyper.gae_lambda,
+            hyper.ppo_clip,
+            hyper.entropy_coef,
+            config.ppo_normalise_advantages,
+        )
 
     def primary_objective(theta: jax.Array, batch: Batch) -> jax.Array:
         """The REINFORCE surrogate of the primary return (gamma 0.99, no entropy): its gradient is v."""
@@ -189,20 +243,43 @@ def make_train(config: BarfiConfig) -> Trainer:
             r_aux=jnp.zeros((config.buffer_batches, config.num_episodes, horizon), jnp.float32),
             alive=jnp.zeros((config.buffer_batches, config.num_episodes, horizon), bool),
         )
-        return RunnerState(theta, rmsprop().init(theta), blend, rmsprop().init(blend), empty, key)
+        critic = init_critic(num_features)
+        return RunnerState(theta, rmsprop().init(theta), critic, blend, rmsprop().init(blend), empty, key)
 
     def inner_update(state: RunnerState, hyper: BarfiHyper) -> tuple[RunnerState, dict[str, jax.Array]]:
         env_params = base_params.replace(heuristic=hyper.heuristic)
         key, key_collect = jax.random.split(state.key)
-        batch = collect_episodes(
-            env, env_params, state.theta, key_collect, config.num_episodes, horizon, features_fn
-        )
+        batch = collect_episodes(env, env_params, state.theta, key_collect, config.num_episodes, horizon, features_fn)
         features = features_fn(batch.obs)
-        returns = inner_returns(state.blend, batch, features, hyper.reward_mode)
-        grads = jax.grad(reinforce_objective)(
-            state.theta, features, batch.action, returns, batch.alive, hyper.entropy_coef
-        )
-        theta, theta_opt = ascent_step(state.theta, grads, state.theta_opt, hyper.actor_lr)
+        rewards, gamma = inner_rewards(state.blend, batch, features, hyper.reward_mode)
+        learner_metrics = {}
+        if config.inner_learner == "reinforce":
+            returns = discounted_returns(rewards, batch.alive, gamma)
+            grads = jax.grad(reinforce_objective)(
+                state.theta, features, batch.action, returns, batch.alive, hyper.entropy_coef
+            )
+            theta, theta_opt = ascent_step(state.theta, grads, state.theta_opt, hyper.actor_lr)
+            critic = state.critic
+        else:
+            theta, theta_opt, critic, learner_metrics = ppo_update(
+                state.theta,
+                state.theta_opt,
+                state.critic,
+                jax.random.fold_in(key_collect, 1),  # REINFORCE's random stream stays as it was
+                features,
+                batch.action,
+                rewards,
+                batch.alive,
+                gamma,
+                gae_lambda=hyper.gae_lambda,
+                clip_eps=hyper.ppo_clip,
+                entropy_coef=hyper.entropy_coef,
+                actor_lr=hyper.actor_lr,
+                critic_lr=hyper.critic_lr,
+                epochs=config.ppo_epochs,
+                minibatches=config.ppo_minibatches,
+                normalise=config.ppo_normalise_advantages,
+            )
         buffer = jax.tree.map(lambda b, x: jnp.concatenate([x[None], b[:-1]]), state.buffer, batch)
         alive = batch.alive.astype(jnp.float32)
         phi_1, phi_2 = blend_heads(state.blend, blend_features(features))
@@ -214,8 +291,9 @@ def make_train(config: BarfiConfig) -> Trainer:
             "gamma_phi": learned_discount(state.blend),
             "phi_1": jnp.sum(phi_1 * alive) / num_alive,
             "phi_2": jnp.sum(phi_2 * alive) / num_alive,
+            **learner_metrics,
         }
-        return RunnerState(theta, theta_opt, state.blend, state.blend_opt, buffer, key), metrics
+        return RunnerState(theta, theta_opt, critic, state.blend, state.blend_opt, buffer, key), metrics
 
     def outer_update(state: RunnerState, hyper: BarfiHyper) -> RunnerState:
         latest = jax.tree.map(lambda x: x[0], state.buffer)
@@ -223,10 +301,8 @@ def make_train(config: BarfiConfig) -> Trainer:
         buffer_features = features_fn(buffer.obs)
 
         def inner_objective(theta: jax.Array, blend: BlendParams) -> jax.Array:
-            returns = learned_returns(blend, buffer, buffer_features)
-            return reinforce_objective(
-                theta, buffer_features, buffer.action, returns, buffer.alive, hyper.entropy_coef
-            )
+            # PPO: theta_old is the current policy (the implicit gradient evaluates at theta = theta_old).
+            return learner_objective(theta, blend, state.critic, state.theta, buffer, hyper)
 
         def implicit_gradient() -> BlendParams:
             v = jax.grad(primary_objective)(state.theta, latest)
