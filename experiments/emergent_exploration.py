@@ -10,7 +10,8 @@ trials, 5 seeds per cell (10 at the full size). Per environment, structure x mem
 programs; horizons and seeds are vmapped inside each. Every trained policy is then played on the same
 fresh trials (`jaxrl.meta.evaluate`), beside the bandit baselines on those trials.
 
-    python experiments/emergent_exploration.py --quick
+    python experiments/emergent_exploration.py --quick          # minutes, tests the pipeline only
+    python experiments/emergent_exploration.py --size medium    # the recorded results
 
 Writes into results/emergent_exploration/: runs.csv (one row per environment x condition x seed),
 conditions.csv (IQM and 95% bootstrap interval over seeds per condition), regret_curves.csv and
@@ -347,14 +348,14 @@ def write_summary(out: Path, verdicts: dict, cond_rows: list, sweep: dict, args,
         "recurring structure and the agent has memory; without structure or without memory the exploration "
         "vanishes; a short credit-assignment horizon does not always remove it.",
         "",
-        f"Size: {'quick' if args.quick else 'full'}; seeds per cell: {budgets['seeds']}; "
+        f"Size: {args.size}; seeds per cell: {budgets['seeds']}; "
         f"wall time {wall / 60:.1f} min on this machine (CPU: {jax.devices()[0].device_kind}); "
         f"git commit {commit}{' (with uncommitted changes)' if dirty else ''}.",
         "",
         "Budget per run (environment steps): "
         + ", ".join(f"{e}: {b:,}" for e, b in budgets["steps"].items()) + ".",
         "",
-        *([QUICK_NOTE, ""] if args.quick else []),
+        *([QUICK_NOTE, ""] if args.size == "quick" else []),
         "## What counts as emergent exploration",
         "",
         f"- bandit: IQM exploration rate over the first inner episode >= {MIN_EXPLORATION_RATE} and IQM "
@@ -395,15 +396,19 @@ def write_summary(out: Path, verdicts: dict, cond_rows: list, sweep: dict, args,
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true", help="the quick size (minutes on a laptop CPU)")
+    parser.add_argument("--size", choices=("quick", "medium", "full"), default="full",
+                        help="a size of the sweep file (quick: minutes; medium: about half an hour; full: hours)")
+    parser.add_argument("--quick", action="store_true", help="same as --size quick")
     parser.add_argument("--sweep", type=Path, default=ROOT / "sweeps" / "emergent_exploration.yaml")
     parser.add_argument("--out", type=Path, default=ROOT / "results" / "emergent_exploration")
     parser.add_argument("--envs", nargs="*", default=None, help="a subset of the sweep's environments")
     parser.add_argument("--seeds", type=int, default=None, help="override the size's number of seeds")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
+    if args.quick:
+        args.size = "quick"
     sweep = yaml.safe_load(args.sweep.read_text())
-    size = sweep["sizes"]["quick" if args.quick else "full"]
+    size = sweep["sizes"][args.size]
     seeds = args.seeds or size["seeds"]
     env_names = args.envs or list(sweep["environments"])
     start = time.time()
