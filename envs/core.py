@@ -31,56 +31,98 @@ class EnvParams:
 
 
 TState = TypeVar("TState", bound=EnvState)
+# `reset_where`: with at most SMALL_CHUNKS * 8 done rows, levels are generated 8 at a time.
+SMALL_CHUNKS = 8
 TParams = TypeVar("TParams", bound=EnvParams)
 
 
-def reset_where(reset_env: Callable[[jax.Array, Any], Any]) -> Callable[[jax.Array, jax.Array, Any], Any]:
-    """``f(done, key, params) = reset_env(key, params)``, whose batched form generates levels only
-    for the rows where ``done`` holds (other rows are zeros; the caller discards them).
+def reset_where(
+    reset_env: Callable[[jax.Array, Any], Any],
+) -> Callable[..., Any]:
+    """``f(done, key, params, current=None)``: ``reset_env(key, params)`` where ``done`` holds and
+    ``current`` elsewhere (leaf-wise; ``current=None`` stands for zeros), whose batched form generates
+    levels only for the rows where ``done`` holds and writes them into ``current`` in place.
 
     A plain auto-resetting step computes a reset at every step and keeps it where an episode ended;
-    under ``vmap`` that runs the reset (a level generator, say) for every environment at every step.
-    Here the done rows are gathered into chunks of ``max(8, batch // 16)`` and only those chunks are
-    reset (a ``while_loop`` over as many chunks as needed, so any number of done rows is handled
-    exactly). The values are those of ``reset_env`` on the same keys.
+    under ``vmap`` that runs the reset (a level generator, say) for every environment at every step,
+    and then selects between two full batches of states and observations. Here the done rows are
+    gathered (in order) into chunks of ``max(8, batch // 16)`` rows, or of 8 rows when at most
+    ``8 * SMALL_CHUNKS`` are done, and only those chunks are reset (a ``while_loop`` over as many
+    chunks as needed, so any number of done rows is handled exactly); the results are scattered into
+    ``current``, so a step on which no episode ends costs a sum over
+    ``done`` and nothing else. The values are those of ``reset_env`` on the same keys.
     """
 
     @jax.custom_batching.custom_vmap
-    def fn(done: jax.Array, key: jax.Array, params: Any) -> Any:
-        del done
-        return reset_env(key, params)
+    def fn(done: jax.Array, key: jax.Array, params: Any, current: Any) -> Any:
+        return select_tree(done, reset_env(key, params), current)
 
     @fn.def_vmap
-    def rule(axis_size: int, in_batched: Any, done: jax.Array, key: jax.Array, params: Any):
-        done_batched, key_batched, params_batched = in_batched
+    def rule(axis_size: int, in_batched: Any, done: jax.Array, key: jax.Array, params: Any, current: Any):
+        done_batched, key_batched, params_batched, current_batched = in_batched
+        current = jax.tree.map(
+            lambda leaf, batched: leaf if batched else jnp.broadcast_to(leaf, (axis_size, *jnp.shape(leaf))),
+            current,
+            current_batched,
+        )
         params_axes = jax.tree.map(lambda b: 0 if b else None, params_batched)
+        any_params_batched = any(jax.tree.leaves(params_batched))
         batched_reset = jax.vmap(reset_env, in_axes=(0 if key_batched else None, params_axes))
         if not (done_batched and key_batched):
-            out = batched_reset(key, params)
+            if key_batched or any_params_batched:
+                fresh = batched_reset(key, params)
+            else:
+                fresh = jax.tree.map(
+                    lambda leaf: jnp.broadcast_to(leaf, (axis_size, *jnp.shape(leaf))), reset_env(key, params)
+                )
+            pred = done if done_batched else jnp.broadcast_to(done, (axis_size,))
+            out = jax.tree.map(
+                lambda a, b: jnp.where(pred.reshape(pred.shape + (1,) * (a.ndim - 1)), a, b), fresh, current
+            )
             return out, jax.tree.map(lambda _: True, out)
         slots = min(axis_size, max(8, axis_size // 16))
-        order = jnp.argsort(~done, stable=True)  # rows that are done first
-        count = jnp.sum(done)
+        small = min(axis_size, 8)
+        count = jnp.sum(done, dtype=jnp.int32)
 
         def take(tree: Any, axes: Any, rows: jax.Array) -> Any:
             return jax.tree.map(lambda leaf, axis: leaf if axis is None else leaf[rows], tree, axes)
 
-        shapes = jax.eval_shape(batched_reset, key[:slots], take(params, params_axes, jnp.arange(slots)))
-        init = jax.tree.map(lambda s: jnp.zeros((axis_size, *s.shape[1:]), s.dtype), shapes)
+        def reset_rows(out: Any) -> Any:
+            # order[i]: the i-th done row (a stable compaction; the rest of ``order`` is unused).
+            rank = jnp.cumsum(done, dtype=jnp.int32) - 1
+            index = jnp.arange(axis_size, dtype=jnp.int32)
+            order = jnp.zeros(axis_size, jnp.int32).at[jnp.where(done, rank, axis_size)].set(index, mode="drop")
 
-        def body(carry):
-            chunk, out = carry
-            position = chunk * slots + jnp.arange(slots)
-            rows = order[jnp.minimum(position, axis_size - 1)]
-            sub = batched_reset(key[rows], take(params, params_axes, rows))
-            target = jnp.where(position < count, rows, axis_size)  # out of range: dropped
-            out = jax.tree.map(lambda o, v: o.at[target].set(v, mode="drop"), out, sub)
-            return chunk + 1, out
+            def in_chunks(size: int, out: Any) -> Any:
+                def body(carry):
+                    chunk, out = carry
+                    position = chunk * size + jnp.arange(size)
+                    rows = order[jnp.minimum(position, axis_size - 1)]
+                    sub = batched_reset(key[rows], take(params, params_axes, rows))
+                    target = jnp.where(position < count, rows, axis_size)  # out of range: dropped
+                    out = jax.tree.map(lambda o, v: o.at[target].set(v.astype(o.dtype), mode="drop"), out, sub)
+                    return chunk + 1, out
 
-        _, out = jax.lax.while_loop(lambda c: c[0] * slots < count, body, (jnp.int32(0), init))
+                return jax.lax.while_loop(lambda c: c[0] * size < count, body, (jnp.int32(0), out))[1]
+
+            if small >= slots:
+                return in_chunks(slots, out)
+            # A few done rows (episodes that end on their own, out of step with the rest) are reset in
+            # small chunks, so that one finished episode does not cost a chunk of ``batch // 16`` levels.
+            return jax.lax.cond(
+                count <= small * SMALL_CHUNKS, partial(in_chunks, small), partial(in_chunks, slots), out
+            )
+
+        out = jax.lax.cond(count > 0, reset_rows, lambda out: out, current)
         return out, jax.tree.map(lambda _: True, out)
 
-    return fn
+    def where_reset(done: jax.Array, key: jax.Array, params: Any, current: Any = None) -> Any:
+        if current is None:
+            shapes = jax.eval_shape(reset_env, key, params)
+            current = jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), shapes)
+        return fn(done, key, params, current)
+
+    return where_reset
 
 
 def select_tree(pred: jax.Array, on_true: Any, on_false: Any) -> Any:
@@ -147,11 +189,12 @@ class Environment(Generic[TState, TParams]):
         truncated = jnp.asarray(self.is_truncated(state_step, params), dtype=bool)
         done = jnp.logical_or(terminated, truncated)
         if self.sparse_reset:
-            obs_reset, state_reset = reset_where(self.reset_env)(done, key_reset, params)
+            # Writes the reset rows into the stepped values (no second full batch, no select).
+            obs, state = reset_where(self.reset_env)(done, key_reset, params, (obs_step, state_step))
         else:
             obs_reset, state_reset = self.reset_env(key_reset, params)
-        state = select_tree(done, state_reset, state_step)
-        obs = select_tree(done, obs_reset, obs_step)
+            state = select_tree(done, state_reset, state_step)
+            obs = select_tree(done, obs_reset, obs_step)
         info = {**info, "final_observation": obs_step}
         return obs, state, jnp.asarray(reward, jnp.float32), terminated, truncated, info
 

@@ -268,6 +268,42 @@ def test_batched_reset_generates_exactly_the_done_rows() -> None:
     rows = np.asarray(done)
     for got, want in zip(jax.tree.leaves(out), jax.tree.leaves(expected), strict=True):
         np.testing.assert_array_equal(np.asarray(got)[rows], np.asarray(want)[rows])
+    # Written into given values (what ``step`` does): done rows reset, the others kept as they were.
+    current = jax.jit(jax.vmap(env.reset_env, in_axes=(0, None)))(jax.random.split(jax.random.key(3), 40), params)
+    into = jax.jit(jax.vmap(reset_where(env.reset_env), in_axes=(0, 0, None, 0)))(done, keys, params, current)
+    for got, want, kept in zip(*(jax.tree.leaves(t) for t in (into, expected, current)), strict=True):
+        np.testing.assert_array_equal(np.asarray(got)[rows], np.asarray(want)[rows])
+        np.testing.assert_array_equal(np.asarray(got)[~rows], np.asarray(kept)[~rows])
+    # Large batch (chunks of 16 rows): few done rows go in chunks of 8, many in chunks of 16.
+    big_keys = jax.random.split(jax.random.key(4), 256)
+    big_current = jax.tree.map(lambda x: jnp.concatenate([x] * 7)[:256], current)
+    big_expected = jax.jit(jax.vmap(env.reset_env, in_axes=(0, None)))(big_keys, params)
+    big_reset = jax.jit(jax.vmap(reset_where(env.reset_env), in_axes=(0, 0, None, 0)))
+    for fraction in (0.02, 0.6):
+        big_done = jnp.asarray(np.random.default_rng(1).random(256) < fraction)
+        got_tree = big_reset(big_done, big_keys, params, big_current)
+        big_rows = np.asarray(big_done)
+        for got, want, kept in zip(*(jax.tree.leaves(t) for t in (got_tree, big_expected, big_current)), strict=True):
+            np.testing.assert_array_equal(np.asarray(got)[big_rows], np.asarray(want)[big_rows])
+            np.testing.assert_array_equal(np.asarray(got)[~big_rows], np.asarray(kept)[~big_rows])
+    # Unbatched: a plain select.
+    single = reset_where(env.reset_env)(done[0], keys[0], params, jax.tree.map(lambda x: x[0], current))
+    source = expected if rows[0] else current
+    for got, want in zip(jax.tree.leaves(single), jax.tree.leaves(source), strict=True):
+        np.testing.assert_array_equal(np.asarray(got), np.asarray(want)[0])
+
+
+def test_covered_equals_coverage() -> None:
+    """The elementwise rectangle test used to paint rooms agrees with the difference-array count."""
+    rng = np.random.default_rng(0)
+    # Corners from 0 (`coverage` wraps negative indices; generators never make them), some rectangles
+    # empty, some reaching past the map.
+    x0, y0 = rng.integers(0, 14, (2, 8))
+    x1, y1 = x0 + rng.integers(-1, 8, 8), y0 + rng.integers(-1, 8, 8)
+    args = tuple(jnp.asarray(a, jnp.int32) for a in (x0, y0, x1, y1))
+    np.testing.assert_array_equal(
+        np.asarray(engine.covered(10, 12, *args)), np.asarray(engine.coverage(10, 12, *args)) > 0
+    )
 
 
 def test_render_rgb_ascii_and_gif(tmp_path) -> None:

@@ -51,9 +51,11 @@ Rules that differ from NetHack/MiniHack (documented here once for all tasks):
 Speed: a step touches at most one map cell and builds the observation from the map plus the agent.
 A plain auto-reset would run the level generator for every environment at every step under ``vmap``;
 `GridEnv` sets the core's ``sparse_reset`` flag, so levels are generated only for the environments
-whose episode ended (`envs.core.reset_where`), with the same results. Level generators draw from a
-cheap integer hash (`hash32`) seeded from the reset key, not from threefry, and paint rectangles
-with 2-D difference arrays (`coverage`).
+whose episode ended (`envs.core.reset_where`, which writes them into the stepped batch), with the
+same results. The observation is one elementwise copy of the map (the agent drawn by comparing cell
+indices, not by a scatter) and a windowed slice for the crop. Level generators draw from a cheap
+integer hash (`hash32`) seeded from the reset key, not from threefry, and paint a few rooms with
+one elementwise pass (`covered`) rather than difference arrays (`coverage`, for many rectangles).
 """
 
 from __future__ import annotations
@@ -413,17 +415,19 @@ class GridEnv(Environment[GridState, GridParams]):
         )
         answer_msg = jnp.where(pending == OPEN, open_msg, kick_msg)
 
-        # APPLY (the key) to the first closed or locked door among the 8 neighbours.
-        neighbours = pos[None, :] + jnp.asarray(DIRECTIONS)
-        n_inside = (neighbours[:, 0] >= 0) & (neighbours[:, 0] < width) & (neighbours[:, 1] >= 0)
-        n_inside = n_inside & (neighbours[:, 1] < height)
-        n_tiles = grid[jnp.clip(neighbours[:, 1], 0, height - 1), jnp.clip(neighbours[:, 0], 0, width - 1)]
-        n_doors = n_inside & ((n_tiles == DOOR_LOCKED) | (n_tiles == DOOR_CLOSED))
-        door_index = jnp.argmax(n_doors)
-        apply_ok = state.has_key & jnp.any(n_doors)
-        apply_msg = jnp.where(
-            state.has_key, jnp.where(apply_ok, MSG_UNLOCK, MSG_NO_DOOR), MSG_NOTHING_TO_APPLY
-        )
+        # APPLY (the key) to the first closed or locked door among the 8 neighbours (only in tasks that
+        # have the action: the 8-cell gather is skipped at trace time elsewhere).
+        if APPLY in self.task.actions:
+            neighbours = pos[None, :] + jnp.asarray(DIRECTIONS)
+            n_inside = (neighbours[:, 0] >= 0) & (neighbours[:, 0] < width) & (neighbours[:, 1] >= 0)
+            n_inside = n_inside & (neighbours[:, 1] < height)
+            n_tiles = grid[jnp.clip(neighbours[:, 1], 0, height - 1), jnp.clip(neighbours[:, 0], 0, width - 1)]
+            n_doors = n_inside & ((n_tiles == DOOR_LOCKED) | (n_tiles == DOOR_CLOSED))
+            apply_cell = neighbours[jnp.argmax(n_doors)]
+            apply_ok = state.has_key & jnp.any(n_doors)
+        else:
+            apply_cell, apply_ok = pos, jnp.asarray(False)
+        apply_msg = jnp.where(state.has_key, jnp.where(apply_ok, MSG_UNLOCK, MSG_NO_DOOR), MSG_NOTHING_TO_APPLY)
         # PICKUP.
         on_key = here_tile == KEY
         pickup_msg = jnp.where(on_key, MSG_PICKUP_KEY, MSG_NOTHING_TO_PICKUP)
@@ -448,7 +452,7 @@ class GridEnv(Environment[GridState, GridParams]):
         door_kicked = answering & (pending == KICK) & kicked_open
         unlocks = idle & (command == APPLY) & apply_ok
         picks = idle & (command == PICKUP) & on_key
-        cell = jnp.where(unlocks, neighbours[door_index], jnp.where(picks, pos, jnp.stack([tx, ty])))
+        cell = jnp.where(unlocks, apply_cell, jnp.where(picks, pos, jnp.stack([tx, ty])))
         new_tile = jnp.select(
             [door_opens | unlocks, door_kicked, picks], [DOOR_OPEN, DOORWAY, FLOOR], grid[cell[1], cell[0]]
         ).astype(jnp.uint8)
@@ -480,22 +484,23 @@ class GridEnv(Environment[GridState, GridParams]):
         glyphs = jnp.where(grid == DOOR_LOCKED, jnp.uint8(DOOR_CLOSED), grid)
         if self.task.dark:
             glyphs = jnp.where(state.seen, glyphs, jnp.uint8(ROCK))
-        return glyphs.at[state.position[1], state.position[0]].set(jnp.uint8(AGENT))
+        # The agent by a comparison with the row and column indices, not a scatter: under vmap this
+        # stays one elementwise pass over the map (the copy of the map that the observation needs).
+        at_agent = (jnp.arange(grid.shape[0])[:, None] == state.position[1]) & (
+            jnp.arange(grid.shape[1])[None, :] == state.position[0]
+        )
+        return jnp.where(at_agent, jnp.uint8(AGENT), glyphs)
 
     def get_obs(self, state: GridState) -> dict[str, jax.Array]:
         glyphs = self.glyphs(state)
+        # The crop centred on the agent, rock outside the map: a window of the map padded with rock.
+        # (Under vmap a windowed slice is much cheaper than a gather of 81 separate cells.)
         half = CROP_SIZE // 2
-        x, y = state.position[0], state.position[1]
-        rows, cols = y + jnp.arange(-half, half + 1), x + jnp.arange(-half, half + 1)
-        valid = ((rows >= 0) & (rows < self.task.height))[:, None] & ((cols >= 0) & (cols < self.task.width))[
-            None
-        ]
-        crop = glyphs[
-            jnp.clip(rows, 0, self.task.height - 1)[:, None], jnp.clip(cols, 0, self.task.width - 1)[None]
-        ]
+        padded = jnp.pad(glyphs, half, constant_values=ROCK)
+        crop = jax.lax.dynamic_slice(padded, (state.position[1], state.position[0]), (CROP_SIZE, CROP_SIZE))
         obs = {
             "glyphs": glyphs,
-            "glyphs_crop": jnp.where(valid, crop, jnp.uint8(ROCK)),
+            "glyphs_crop": crop,
             "position": state.position,
             "message": state.message,
         }
@@ -591,10 +596,26 @@ def coverage(
     return jnp.cumsum(jnp.cumsum(diff, axis=0), axis=1)[:height, :width]
 
 
+def covered(height: int, width: int, x0: jax.Array, y0: jax.Array, x1: jax.Array, y1: jax.Array) -> jax.Array:
+    """``bool[H, W]``: the cells inside any of the (few, statically many) rectangles
+    ``[x0, x1) x [y0, y1)``, equal to ``coverage(...) > 0`` for corners >= 0 (the only ones generators
+    make). One elementwise pass with a row and a column test per rectangle: for a handful of
+    rectangles this is far cheaper on CPU than `coverage`'s scatters and cumulative sums (which were
+    most of a MultiRoom level's generation time)."""
+    rows = jnp.arange(height)[:, None]
+    cols = jnp.arange(width)[None, :]
+    inside = jnp.zeros((height, width), bool)
+    for i in range(x0.shape[0]):
+        in_rows = (rows >= y0[i]) & (rows < y1[i])
+        in_cols = (cols >= x0[i]) & (cols < x1[i])
+        inside = inside | (in_rows & in_cols)
+    return inside
+
+
 def paint_rooms(height: int, width: int, tops: jax.Array, sizes: jax.Array, wall_tile: int) -> jax.Array:
     """Rooms (outer rectangles with ``tops`` (x, y) and ``sizes`` (w, h), walls included) on rock."""
     x0, y0 = tops[:, 0], tops[:, 1]
     x1, y1 = x0 + sizes[:, 0], y0 + sizes[:, 1]
-    outer = coverage(height, width, x0, y0, x1, y1) > 0
-    inner = coverage(height, width, x0 + 1, y0 + 1, x1 - 1, y1 - 1) > 0
+    outer = covered(height, width, x0, y0, x1, y1)
+    inner = covered(height, width, x0 + 1, y0 + 1, x1 - 1, y1 - 1)
     return jnp.where(inner, FLOOR, jnp.where(outer, wall_tile, ROCK)).astype(jnp.uint8)

@@ -86,7 +86,7 @@ def _first_room(seed: jax.Array, max_size: int) -> tuple[jax.Array, jax.Array]:
     return jnp.stack([x, y]), jnp.stack([sx, sy])
 
 
-def _next_room(seed, tops, sizes, entry_walls, k, max_size):
+def _next_room(seed, tops, sizes, entry_walls, k: int, max_size):
     """Up to 8 tries to attach room k to room k-1 (the tries are drawn at once; the first that fits
     is taken, as MiniGrid's sequential tries would). Returns (ok, top, size, entry wall, door)."""
     u = uniform(seed, (7, TRIES))
@@ -111,16 +111,15 @@ def _next_room(seed, tops, sizes, entry_walls, k, max_size):
     top_x = jnp.select([entry_wall == 0, entry_wall == 2], [door_x - sx + 1, door_x], offset_x)
     top_y = jnp.select([entry_wall == 1, entry_wall == 3], [door_y - sy + 1, door_y], offset_y)
     fits = (top_x >= 0) & (top_y >= 0) & (top_x + sx <= WIDTH) & (top_y + sy < HEIGHT)
-    # No overlap with rooms 0 .. k-2 (MiniGrid's test, strict on one side).
-    others = jnp.arange(tops.shape[0]) < k - 1
-    ox, oy, osx, osy = tops[:, 0], tops[:, 1], sizes[:, 0], sizes[:, 1]
+    # No overlap with rooms 0 .. k-2 (MiniGrid's test, strict on one side); ``k`` is static.
+    ox, oy, osx, osy = tops[: k - 1, 0], tops[: k - 1, 1], sizes[: k - 1, 0], sizes[: k - 1, 1]
     apart = (
         (top_x[:, None] + sx[:, None] < ox[None])
         | (ox[None] + osx[None] <= top_x[:, None])
         | (top_y[:, None] + sy[:, None] < oy[None])
         | (oy[None] + osy[None] <= top_y[:, None])
     )
-    ok = fits & jnp.all(apart | ~others[None], axis=1)
+    ok = fits & jnp.all(apart, axis=1)
     first = jnp.argmax(ok)
     return (
         jnp.any(ok),
@@ -140,19 +139,17 @@ def _chain(seed: jax.Array, num_rooms: int, max_size: int):
     entry_walls = jnp.full((num_rooms,), 2, jnp.int32)  # room 0 "enters" from the left, as in MiniGrid
     doors = jnp.zeros((num_rooms, 2), jnp.int32)
 
-    def body(k, carry):
-        ok, tops, sizes, entry_walls, doors = carry
+    ok = jnp.asarray(True)
+    # A Python loop (the number of rooms is static): XLA sees straight-line code with static indices,
+    # which it fuses far better than a loop over small arrays.
+    for k in range(1, num_rooms):
         placed, top, size, entry, door = _next_room(fold(s_rest, k), tops, sizes, entry_walls, k, max_size)
         placed = placed & ok
         tops = tops.at[k].set(jnp.where(placed, top, tops[k]))
         sizes = sizes.at[k].set(jnp.where(placed, size, sizes[k]))
         entry_walls = entry_walls.at[k].set(jnp.where(placed, entry, entry_walls[k]))
         doors = doors.at[k].set(jnp.where(placed, door, doors[k]))
-        return placed, tops, sizes, entry_walls, doors
-
-    ok, tops, sizes, _, doors = jax.lax.fori_loop(
-        1, num_rooms, body, (jnp.asarray(True), tops, sizes, entry_walls, doors)
-    )
+        ok = placed
     return ok, tops, sizes, doors
 
 
@@ -175,10 +172,10 @@ def _fallback(num_rooms: int) -> tuple[jax.Array, jax.Array, jax.Array]:
 def generate(seed: jax.Array, num_rooms: int, max_size: int, lava: bool, door: int):
     """A MultiRoom level: ``(grid uint8[21, 76], start int32[2])``."""
     s_chain, s_agent, s_goal = split(seed, 3)
-    # A first batch of chains always; more batches only while none is complete (rare; under vmap the
-    # loop runs only on steps where some environment needs it).
-    ok, tops, sizes, doors = _chains(fold(s_chain, 0), num_rooms, max_size)
 
+    # Batches of chains while none is complete: the first batch always (the loop starts from "not
+    # complete", so `_chains` is traced once), more only rarely (under vmap the loop runs again only
+    # when some environment of the batch needs it).
     def cond(carry):
         batch, ok, *_ = carry
         return (~ok) & (batch < -(-MAX_CHAINS // PARALLEL.get(num_rooms, 16)))
@@ -187,7 +184,9 @@ def generate(seed: jax.Array, num_rooms: int, max_size: int, lava: bool, door: i
         batch, _, tops, sizes, doors = carry
         return batch + 1, *_chains(fold(s_chain, batch), num_rooms, max_size)
 
-    _, ok, tops, sizes, doors = jax.lax.while_loop(cond, body, (jnp.int32(1), ok, tops, sizes, doors))
+    empty = jnp.zeros((num_rooms, 2), jnp.int32)
+    init = (jnp.int32(0), jnp.asarray(False), empty, empty, empty)
+    _, ok, tops, sizes, doors = jax.lax.while_loop(cond, body, init)
     fallback = _fallback(num_rooms)
     tops, sizes, doors = (jnp.where(ok, a, b) for a, b in zip((tops, sizes, doors), fallback, strict=True))
 
