@@ -165,13 +165,15 @@ def git_commit() -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="the quick size of the sweep file")
+    parser.add_argument("--size", choices=("quick", "medium", "full"), default="full",
+                        help="a size of the sweep file (quick: a smoke run; medium: about an hour on 2 cores)")
+    parser.add_argument("--quick", action="store_true", help="same as --size quick")
     parser.add_argument("--sweep", type=Path, default=ROOT / "sweeps" / "carl_minibatch.yaml")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=ROOT / "results" / "carl")
     args = parser.parse_args()
     spec = yaml.safe_load(args.sweep.read_text())
-    size_name = "quick" if args.quick else "full"
+    size_name = "quick" if args.quick else args.size
     size = spec["sizes"][size_name]
     seeds, minibatches = int(size["seeds"]), [int(m) for m in size["minibatch_sizes"]]
     args.out.mkdir(parents=True, exist_ok=True)
@@ -270,7 +272,7 @@ intervals.
 
 The scripted controller's reference (driving score 1.0) is in `scripted_controller.md`.
 
-Command: `python experiments/carl_minibatch.py{' --quick' if args.quick else ''}`; wall time {wall:.0f} s on
+Command: `python experiments/carl_minibatch.py --size {size_name}`; wall time {wall:.0f} s on
 this machine's CPU (shared with other jobs); git commit {git_commit()} (plus uncommitted edits to this
 script). Per-run rows: `minibatch_runs.csv`; curves: `minibatch_curves.csv`; plot: `minibatch.png`.
 """
