@@ -156,11 +156,15 @@ def verdict(summary: list[dict], rewards: list[str], minibatches: list[int]) -> 
 
 
 def git_commit() -> str:
+    """HEAD, marked when the working tree differs from it."""
     try:
-        return subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True,
+        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True,
                               text=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT,
+                               capture_output=True, text=True, check=True).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
+    return head + (" (working tree had uncommitted changes)" if dirty else "")
 
 
 def main() -> None:
@@ -273,8 +277,8 @@ intervals.
 The scripted controller's reference (driving score 1.0) is in `scripted_controller.md`.
 
 Command: `python experiments/carl_minibatch.py --size {size_name}`; wall time {wall:.0f} s on
-this machine's CPU (shared with other jobs); git commit {git_commit()} (plus uncommitted edits to this
-script). Per-run rows: `minibatch_runs.csv`; curves: `minibatch_curves.csv`; plot: `minibatch.png`.
+this machine's CPU (shared with other jobs); git commit {git_commit()}.
+Per-run rows: `minibatch_runs.csv`; curves: `minibatch_curves.csv`; plot: `minibatch.png`.
 """
     (args.out / "minibatch.md").write_text(summary_md)
     print(summary_md)
