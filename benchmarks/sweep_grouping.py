@@ -17,12 +17,12 @@ import datetime
 import json
 import os
 import platform
-import subprocess
 import tempfile
 import time
 from pathlib import Path
 
 import jaxrl.run
+from jaxrl.report import git_revision
 from jaxrl.sweep import parse_plan, run_sweep
 
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
@@ -76,19 +76,6 @@ def _machine() -> str:
     return f"{cpu}, {os.cpu_count()} cores visible, jax {jax.__version__} on {devices}"
 
 
-def _git_commit() -> str:
-    try:
-        return subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"],
-            capture_output=True,
-            text=True,
-            check=True,
-            cwd=Path(__file__).resolve().parent,
-        ).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--total-timesteps", type=int, default=32_768)
@@ -134,7 +121,7 @@ def main() -> None:
     section = f"""
 ## Sweep grouping: 16 trials as one vmapped program vs one at a time
 
-{datetime.date.today().isoformat()}, commit {_git_commit()}, `{command}`.
+{datetime.date.today().isoformat()}, commit {git_revision(short=True)}, `{command}`.
 Machine: {_machine()}; load average {load_before:.1f} before, {load_after:.1f} after (a shared machine).
 PPO on CartPole-v1, 4 learning rates x 2 entropy coefficients x 2 seeds, {total} steps per trial
 (num_envs={args.num_envs}, num_steps={args.num_steps}, {num_updates} updates); wall time includes compilation.

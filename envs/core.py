@@ -31,17 +31,15 @@ class EnvParams:
 
 
 TState = TypeVar("TState", bound=EnvState)
+TParams = TypeVar("TParams", bound=EnvParams)
 # `reset_where`: with at most SMALL_CHUNKS * 8 done rows, levels are generated 8 at a time.
 SMALL_CHUNKS = 8
-TParams = TypeVar("TParams", bound=EnvParams)
 
 
-def reset_where(
-    reset_env: Callable[[jax.Array, Any], Any],
-) -> Callable[..., Any]:
-    """``f(done, key, params, current=None)``: ``reset_env(key, params)`` where ``done`` holds and
-    ``current`` elsewhere (leaf-wise; ``current=None`` stands for zeros), whose batched form generates
-    levels only for the rows where ``done`` holds and writes them into ``current`` in place.
+def reset_where(reset_env: Callable[[jax.Array, Any], Any]) -> Callable[[jax.Array, jax.Array, Any, Any], Any]:
+    """``f(done, key, params, current)``: ``reset_env(key, params)`` where ``done`` holds and
+    ``current`` elsewhere (leaf-wise), whose batched form generates levels only for the rows where
+    ``done`` holds and writes them into ``current`` in place.
 
     A plain auto-resetting step computes a reset at every step and keeps it where an episode ended;
     under ``vmap`` that runs the reset (a level generator, say) for every environment at every step,
@@ -116,13 +114,7 @@ def reset_where(
         out = jax.lax.cond(count > 0, reset_rows, lambda out: out, current)
         return out, jax.tree.map(lambda _: True, out)
 
-    def where_reset(done: jax.Array, key: jax.Array, params: Any, current: Any = None) -> Any:
-        if current is None:
-            shapes = jax.eval_shape(reset_env, key, params)
-            current = jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), shapes)
-        return fn(done, key, params, current)
-
-    return where_reset
+    return fn
 
 
 def select_tree(pred: jax.Array, on_true: Any, on_false: Any) -> Any:

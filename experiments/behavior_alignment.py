@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import csv
 import os
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -35,6 +34,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 from jaxrl.barfi.train import INNER_LEARNERS, BarfiConfig, make_train, method_hyper  # noqa: E402
+from jaxrl.report import git_revision  # noqa: E402
 from jaxrl.stats import bootstrap_ci, bootstrap_curve_ci  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -294,8 +294,6 @@ def verdicts(summary: list[dict]) -> list[str]:
 
 
 def write_summary(out: Path, summary: list[dict], sweep: dict, args, budgets: dict, wall: dict, cpu: dict) -> None:
-    commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
-    dirty = subprocess.run(["git", "status", "--porcelain"], cwd=ROOT, capture_output=True, text=True).stdout
     size = "quick" if args.quick else "full"
     command = " ".join(["python experiments/behavior_alignment.py", *sys.argv[1:]])
     inner_learner = sweep["config"]["inner_learner"]
@@ -303,8 +301,7 @@ def write_summary(out: Path, summary: list[dict], sweep: dict, args, budgets: di
         "# Behaviour alignment via reward function optimisation (BARFI)",
         "",
         f"Command: `{command}` "
-        f"(size `{size}` of `sweeps/behavior_alignment.yaml`). Git commit `{commit}`"
-        f"{' (working tree had uncommitted changes)' if dirty else ''}.",
+        f"(size `{size}` of `sweeps/behavior_alignment.yaml`). Git commit `{git_revision()}`.",
         "",
         f"Inner learner: **{inner_learner}**.",
         "",

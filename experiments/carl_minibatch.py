@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import csv
 import functools
-import subprocess
 import time
 from pathlib import Path
 
@@ -35,6 +34,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import envs  # noqa: E402
 from envs.driving import INFRACTIONS, run_episode  # noqa: E402
 from jaxrl.ppo import PPOConfig, episode_means, make_train  # noqa: E402
+from jaxrl.report import git_revision  # noqa: E402
 from jaxrl.stats import bootstrap_ci  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -155,18 +155,6 @@ def verdict(summary: list[dict], rewards: list[str], minibatches: list[int]) -> 
     return "; ".join(parts)
 
 
-def git_commit() -> str:
-    """HEAD, marked when the working tree differs from it."""
-    try:
-        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True,
-                              text=True, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT,
-                               capture_output=True, text=True, check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-    return head + (" (working tree had uncommitted changes)" if dirty else "")
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--size", choices=("quick", "medium", "full"), default="full",
@@ -277,7 +265,7 @@ intervals.
 The scripted controller's reference (driving score 1.0) is in `scripted_controller.md`.
 
 Command: `python experiments/carl_minibatch.py --size {size_name}`; wall time {wall:.0f} s on
-this machine's CPU (shared with other jobs); git commit {git_commit()}.
+this machine's CPU (shared with other jobs); git commit {git_revision()}.
 Per-run rows: `minibatch_runs.csv`; curves: `minibatch_curves.csv`; plot: `minibatch.png`.
 """
     (args.out / "minibatch.md").write_text(summary_md)

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import subprocess
 import time
 from pathlib import Path
 
@@ -22,6 +21,7 @@ import numpy as np
 
 import envs
 from envs.driving import INFRACTIONS, run_episode, scripted_action
+from jaxrl.report import git_revision
 
 ROOT = Path(__file__).resolve().parents[1]
 COMPLETION_BAR = 0.95
@@ -42,14 +42,6 @@ def evaluate(num_routes: int, seed: int, reward: str, traffic_density: float) ->
     for name in INFRACTIONS:
         out[name] = np.asarray(info["infractions"][name])
     return out
-
-
-def git_commit() -> str:
-    try:
-        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
-                              text=True, check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
 
 
 def main() -> None:
@@ -113,7 +105,7 @@ The simple return is below 100 where the controller's motion earns multiplicativ
 
 Command: `python experiments/carl_scripted_controller.py{' --quick' if args.quick else ''}`;
 wall time {wall:.1f} s on this machine's CPU (both rewards, compile included); git commit
-{git_commit()}. Per-route rows: `scripted_controller.csv`.
+{git_revision(short=True)}. Per-route rows: `scripted_controller.csv`.
 """
     (args.out / "scripted_controller.md").write_text(summary)
     print(summary)

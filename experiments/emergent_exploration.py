@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import subprocess
 import time
 from pathlib import Path
 
@@ -49,6 +48,7 @@ from jaxrl.meta.baselines import BASELINES, baseline_policy, distinct_arms, expl
 from jaxrl.meta.evaluate import evaluate_bandit, evaluate_goal_trials, evaluate_seeds, exploration_rate  # noqa: E402
 from jaxrl.meta.rl2 import make_rl2_train  # noqa: E402
 from jaxrl.ppo import PPOConfig  # noqa: E402
+from jaxrl.report import git_revision  # noqa: E402
 from jaxrl.stats import bootstrap_ci, bootstrap_curve_ci  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -338,8 +338,6 @@ QUICK_NOTE = (
 
 
 def write_summary(out: Path, verdicts: dict, cond_rows: list, sweep: dict, args, budgets: dict, wall: float):
-    commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
-    dirty = subprocess.run(["git", "status", "--porcelain"], cwd=ROOT, capture_output=True, text=True).stdout
     lines = [
         "# Emergent exploration from a greedy objective",
         "",
@@ -350,7 +348,7 @@ def write_summary(out: Path, verdicts: dict, cond_rows: list, sweep: dict, args,
         "",
         f"Size: {args.size}; seeds per cell: {budgets['seeds']}; "
         f"wall time {wall / 60:.1f} min on this machine (CPU: {jax.devices()[0].device_kind}); "
-        f"git commit {commit}{' (with uncommitted changes)' if dirty else ''}.",
+        f"git commit {git_revision()}.",
         "",
         "Budget per run (environment steps): "
         + ", ".join(f"{e}: {b:,}" for e, b in budgets["steps"].items()) + ".",

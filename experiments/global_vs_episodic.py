@@ -31,7 +31,6 @@ from __future__ import annotations
 import argparse
 import csv
 import os
-import subprocess
 import time
 from pathlib import Path
 from typing import Any
@@ -43,6 +42,7 @@ import yaml
 
 import envs
 from jaxrl.ppo import PPOConfig, make_train
+from jaxrl.report import git_revision
 from jaxrl.stats import bootstrap_ci
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -281,15 +281,6 @@ def plot(summary: list[dict[str, Any]], methods: list[str], path: Path) -> None:
     plt.close(fig)
 
 
-def git_commit() -> str:
-    try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=True)
-        dirty = subprocess.run(["git", "status", "--porcelain"], cwd=ROOT, capture_output=True, text=True)
-        return out.stdout.strip() + (" (working tree has uncommitted changes)" if dirty.stdout.strip() else "")
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-
-
 def write_summary(
     path: Path, summary: list[dict[str, Any]], spec: dict[str, Any], size: str, wall_s: float, command: str
 ) -> None:
@@ -307,7 +298,7 @@ def write_summary(
         f"**Size run here:** `{size}`; command `{command}`. Total {total_steps:,} environment steps over "
         f"{len(summary)} programs, {total_program_s / 60:.1f} min of compile + run summed over the programs "
         f"(from runs.csv; the last invocation of the script took {wall_s / 60:.1f} min). Git commit when "
-        f"this summary was written: `{git_commit()}`. Machine: {os.cpu_count()} CPU cores, "
+        f"this summary was written: `{git_revision()}`. Machine: {os.cpu_count()} CPU cores, "
         f"JAX backend `{jax.default_backend()}`, load average {os.getloadavg()[0]:.1f} at the end.",
         "",
         f"**Covered here:** {coverage(summary, spec)}",

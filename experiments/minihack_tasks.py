@@ -33,11 +33,12 @@ from typing import Any
 
 import jax
 import numpy as np
-from global_vs_episodic import SWEEP_FILE, append_rows, git_commit, load_sweep, read_rows
+from global_vs_episodic import SWEEP_FILE, append_rows, load_sweep, read_rows
 
 from envs.minihack_adapter import STUDY_TASKS
 from jaxrl.bonuses import BONUSES
 from jaxrl.ppo import PPOConfig, make_train
+from jaxrl.report import git_revision
 from jaxrl.stats import bootstrap_ci
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -175,7 +176,7 @@ def write_summary(path: Path, rows: list[dict[str, str]], full_runs: int, full_s
         "E3B x count) is robust across the 16 MiniHack tasks, where either bonus alone fails on some.",
         "",
         f"**Run here:** `{command}`; {len(rows)} (task, method, seed) runs, "
-        f"{sum(int(r['env_steps']) for r in rows):,} environment steps in total. Git commit: `{git_commit()}`. "
+        f"{sum(int(r['env_steps']) for r in rows):,} environment steps in total. Git commit: `{git_revision()}`. "
         f"Machine: {os.cpu_count()} CPU cores, load average {os.getloadavg()[0]:.1f}.",
         "",
         f"**Speed and the full run.** Median training speed {speed:,.0f} environment steps/s per run "

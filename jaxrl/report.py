@@ -19,6 +19,7 @@ import io
 import json
 import math
 import re
+import subprocess
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -30,6 +31,24 @@ import tyro
 from jaxrl.stats import bootstrap_ci, bootstrap_curve_ci
 
 SEED_DIR = re.compile(r"^seed=(-?\d+)$")
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+def git_revision(short: bool = False) -> str:
+    """The commit results are written from, marked when tracked files differ from it ("unknown" outside
+    a git checkout): every experiment summary and benchmark record names it."""
+    try:
+        head = subprocess.run(
+            ["git", "rev-parse", *(["--short"] if short else []), "HEAD"],
+            cwd=REPO_ROOT, capture_output=True, text=True, check=True,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=REPO_ROOT, capture_output=True, text=True, check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return head + (" (working tree had uncommitted changes)" if dirty else "")
 
 
 @dataclasses.dataclass

@@ -6,11 +6,10 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-import jax
 import numpy as np
 import pytest
 
-from jaxrl.ppo import PPOConfig, make_train
+from jaxrl.ppo import PPOConfig
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "experiments"))
 import gridworld_learning  # noqa: E402
@@ -18,19 +17,10 @@ import gridworld_learning  # noqa: E402
 pytestmark = pytest.mark.slow
 
 
-def final_success(config: PPOConfig, num_seeds: int, num_chunks: int = 20) -> np.ndarray:
-    """Per seed: successes / episodes over the last 10% of training. One compiled program is run once
-    per seed (on a CPU this beats vmapping seeds for convolutional policies, whose per-seed kernels
-    become a slow grouped convolution under ``vmap``)."""
-    trainer = make_train(config, updates_per_chunk=max(1, config.num_updates // num_chunks))
-    train = jax.jit(trainer.train)
-    finals = []
-    for seed in range(num_seeds):
-        _, metrics = train(jax.random.PRNGKey(seed), config.hyperparams())
-        metrics = jax.device_get(metrics)
-        last = slice(-max(1, len(metrics["episodes"]) // 10), None)
-        finals.append(metrics["success_sum"][last].sum() / max(metrics["episodes"][last].sum(), 1))
-    return np.asarray(finals)
+def final_success(config: PPOConfig, num_seeds: int) -> np.ndarray:
+    """Per seed: successes / episodes over the last 10% of training, as the experiment computes it (one
+    compiled program run once per seed)."""
+    return gridworld_learning.final_success(gridworld_learning.train_seeds(config, num_seeds, vmap_seeds=False))
 
 
 def test_ppo_solves_multiroom_n2():

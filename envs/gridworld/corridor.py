@@ -36,7 +36,7 @@ from envs.gridworld.engine import (
     STAIR_UP,
     WALL,
     GridTask,
-    coverage,
+    covered,
     paint_rooms,
     rand_int,
     split,
@@ -76,7 +76,7 @@ def generate(key: jax.Array, num_rooms: int):
     turn_x = rand_int(keys[6], door_a_x + 1, door_b_x, (num_rooms - 1,))
     ya, yb, xa, xb, xm = door_a_y, door_b_y, door_a_x, door_b_x, turn_x
     # Three segments per corridor as rectangles [x0, x1) x [y0, y1).
-    corridor = coverage(
+    corridor = covered(
         HEIGHT,
         WIDTH,
         jnp.concatenate([xa + 1, xm, xm]),
@@ -84,7 +84,7 @@ def generate(key: jax.Array, num_rooms: int):
         jnp.concatenate([xm + 1, xm + 1, xb]),
         jnp.concatenate([ya + 1, jnp.maximum(ya, yb) + 1, yb + 1]),
     )
-    grid = jnp.where(corridor > 0, jnp.uint8(CORRIDOR), grid)
+    grid = jnp.where(corridor, jnp.uint8(CORRIDOR), grid)
     doors = _door_tiles(keys[7], 2 * (num_rooms - 1))
     grid = grid.at[jnp.concatenate([door_a_y, door_b_y]), jnp.concatenate([door_a_x, door_b_x])].set(doors)
 

@@ -55,7 +55,7 @@ whose episode ended (`envs.core.reset_where`, which writes them into the stepped
 same results. The observation is one elementwise copy of the map (the agent drawn by comparing cell
 indices, not by a scatter) and a windowed slice for the crop. Level generators draw from a cheap
 integer hash (`hash32`) seeded from the reset key, not from threefry, and paint a few rooms with
-one elementwise pass (`covered`) rather than difference arrays (`coverage`, for many rectangles).
+one elementwise pass (`covered`).
 """
 
 from __future__ import annotations
@@ -581,27 +581,11 @@ def make_factory(task: GridTask) -> Callable[..., tuple[GridEnv, GridParams]]:
     return factory
 
 
-def coverage(
-    height: int, width: int, x0: jax.Array, y0: jax.Array, x1: jax.Array, y1: jax.Array
-) -> jax.Array:
-    """``int32[H, W]``: how many of the rectangles ``[x0, x1) x [y0, y1)`` cover each cell, by a 2-D
-    difference array (4 scatters per rectangle and two cumulative sums, not a pass per rectangle)."""
-    empty = (x1 <= x0) | (y1 <= y0)
-    x0, x1 = jnp.where(empty, 0, x0), jnp.where(empty, 0, x1)
-    ys = jnp.concatenate([y0, y0, y1, y1])
-    xs = jnp.concatenate([x0, x1, x0, x1])
-    ones = jnp.ones_like(x0)
-    signs = jnp.concatenate([ones, -ones, -ones, ones])
-    diff = jnp.zeros((height + 1, width + 1), jnp.int32).at[ys, xs].add(signs, mode="drop")
-    return jnp.cumsum(jnp.cumsum(diff, axis=0), axis=1)[:height, :width]
-
-
 def covered(height: int, width: int, x0: jax.Array, y0: jax.Array, x1: jax.Array, y1: jax.Array) -> jax.Array:
     """``bool[H, W]``: the cells inside any of the (few, statically many) rectangles
-    ``[x0, x1) x [y0, y1)``, equal to ``coverage(...) > 0`` for corners >= 0 (the only ones generators
-    make). One elementwise pass with a row and a column test per rectangle: for a handful of
-    rectangles this is far cheaper on CPU than `coverage`'s scatters and cumulative sums (which were
-    most of a MultiRoom level's generation time)."""
+    ``[x0, x1) x [y0, y1)``. One elementwise pass with a row and a column test per rectangle: for a
+    handful of rectangles this is far cheaper on CPU than a 2-D difference array's scatters and
+    cumulative sums (which were most of a MultiRoom level's generation time)."""
     rows = jnp.arange(height)[:, None]
     cols = jnp.arange(width)[None, :]
     inside = jnp.zeros((height, width), bool)
