@@ -205,10 +205,16 @@ def make_train(config: BarfiConfig) -> Trainer:
         return rewards, jnp.where(mode == learned, learned_discount(blend), gamma_p)
 
     def learner_objective(
-        theta: jax.Array, blend: BlendParams, critic: jax.Array, theta_old: jax.Array, batch: Batch, hyper: BarfiHyper
+        theta: jax.Array,
+        blend: BlendParams,
+        critic: jax.Array,
+        theta_old: jax.Array,
+        batch: Batch,
+        features: jax.Array,
+        hyper: BarfiHyper,
     ) -> jax.Array:
-        """The inner learner's objective under the learned blend, differentiable in theta and the blend."""
-        features = features_fn(batch.obs)
+        """The inner learner's objective under the learned blend, differentiable in theta and the blend;
+        ``features`` are ``features_fn(batch.obs)``, computed once by the caller."""
         if config.inner_learner == "reinforce":
             returns = learned_returns(blend, batch, features)
             return reinforce_objective(theta, features, batch.action, returns, batch.alive, hyper.entropy_coef)
@@ -302,7 +308,7 @@ def make_train(config: BarfiConfig) -> Trainer:
 
         def inner_objective(theta: jax.Array, blend: BlendParams) -> jax.Array:
             # PPO: theta_old is the current policy (the implicit gradient evaluates at theta = theta_old).
-            return learner_objective(theta, blend, state.critic, state.theta, buffer, hyper)
+            return learner_objective(theta, blend, state.critic, state.theta, buffer, buffer_features, hyper)
 
         def implicit_gradient() -> BlendParams:
             v = jax.grad(primary_objective)(state.theta, latest)
