@@ -34,7 +34,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 from jaxrl.barfi.train import INNER_LEARNERS, BarfiConfig, make_train, method_hyper  # noqa: E402
-from jaxrl.report import git_revision  # noqa: E402
+from jaxrl.report import git_revision, write_rows  # noqa: E402
 from jaxrl.stats import bootstrap_ci, bootstrap_curve_ci  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -130,11 +130,8 @@ def write_csvs(out: Path, results: dict, sweep: dict, budgets: dict) -> list[dic
                         "env_steps_per_run": budgets[domain]["env_steps"],
                     }
                 )
-    for name, table in (("scores.csv", rows), ("summary.csv", summary)):
-        with open(out / name, "w", newline="") as handle:
-            writer = csv.DictWriter(handle, fieldnames=list(table[0]))
-            writer.writeheader()
-            writer.writerows(table)
+    write_rows(out / "scores.csv", rows)
+    write_rows(out / "summary.csv", summary)
     with open(out / "curves.csv", "w", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(

@@ -34,7 +34,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import envs  # noqa: E402
 from envs.driving import INFRACTIONS, run_episode  # noqa: E402
 from jaxrl.ppo import PPOConfig, episode_means, make_train  # noqa: E402
-from jaxrl.report import git_revision  # noqa: E402
+from jaxrl.report import git_revision, write_rows  # noqa: E402
 from jaxrl.stats import bootstrap_ci  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -195,10 +195,7 @@ def main() -> None:
                   f"{np.mean([r['route_completion'] for r in rows[-seeds:]]):.3f} ({train_time:.0f} s)", flush=True)
     wall = time.time() - start
 
-    with open(args.out / "minibatch_runs.csv", "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
+    write_rows(args.out / "minibatch_runs.csv", rows)
     summary = []
     for reward in spec["rewards"]:
         for minibatch in minibatches:
@@ -208,10 +205,7 @@ def main() -> None:
                 ci = bootstrap_ci(np.array([r[metric] for r in group]), "iqm")
                 entry.update({metric: ci.point, f"{metric}_low": ci.low, f"{metric}_high": ci.high})
             summary.append(entry)
-    with open(args.out / "minibatch_summary.csv", "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(summary[0]))
-        writer.writeheader()
-        writer.writerows(summary)
+    write_rows(args.out / "minibatch_summary.csv", summary)
     with open(args.out / "minibatch_curves.csv", "w", newline="") as f:
         writer = csv.writer(f)
         writer.writerow(["reward", "minibatch", "seed", "chunk", "train_episode_return"])

@@ -30,7 +30,6 @@ What counts as emergent exploration (rules applied to the IQM over seeds, stated
 from __future__ import annotations
 
 import argparse
-import csv
 import time
 from pathlib import Path
 
@@ -48,7 +47,7 @@ from jaxrl.meta.baselines import BASELINES, baseline_policy, distinct_arms, expl
 from jaxrl.meta.evaluate import evaluate_bandit, evaluate_goal_trials, evaluate_seeds, exploration_rate  # noqa: E402
 from jaxrl.meta.rl2 import make_rl2_train  # noqa: E402
 from jaxrl.ppo import PPOConfig  # noqa: E402
-from jaxrl.report import git_revision  # noqa: E402
+from jaxrl.report import git_revision, write_rows  # noqa: E402
 from jaxrl.stats import bootstrap_ci, bootstrap_curve_ci  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -198,12 +197,8 @@ def write_outputs(out: Path, all_results: dict, sweep: dict, args, budgets: dict
                 row.update({"emergent_exploration": ok, "why": why})
                 verdicts[(env_name, structure, memory, horizon)] = (ok, why, iqm)
             cond_rows.append(row)
-    for name, rows in (("runs.csv", run_rows), ("conditions.csv", cond_rows)):
-        keys = list(dict.fromkeys(k for r in rows for k in r))
-        with open(out / name, "w", newline="") as f:
-            writer = csv.DictWriter(f, keys)
-            writer.writeheader()
-            writer.writerows(rows)
+    write_rows(out / "runs.csv", run_rows)
+    write_rows(out / "conditions.csv", cond_rows)
     plot_bandit(out, all_results, sweep)
     plot_gridworld(out, all_results)
     write_summary(out, verdicts, cond_rows, sweep, args, budgets, wall)
@@ -263,10 +258,7 @@ def plot_bandit(out: Path, all_results: dict, sweep: dict) -> None:
     fig.tight_layout()
     fig.savefig(out / "bandit.png", dpi=110)
     plt.close(fig)
-    with open(out / "regret_curves.csv", "w", newline="") as f:
-        writer = csv.DictWriter(f, list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
+    write_rows(out / "regret_curves.csv", rows)
 
 
 def plot_gridworld(out: Path, all_results: dict) -> None:
@@ -298,10 +290,7 @@ def plot_gridworld(out: Path, all_results: dict) -> None:
     fig.tight_layout()
     fig.savefig(out / "gridworld.png", dpi=110)
     plt.close(fig)
-    with open(out / "steps_by_episode.csv", "w", newline="") as f:
-        writer = csv.DictWriter(f, list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
+    write_rows(out / "steps_by_episode.csv", rows)
 
 
 def claim_lines(verdicts: dict) -> list[str]:

@@ -51,6 +51,15 @@ def git_revision(short: bool = False) -> str:
     return head + (" (working tree had uncommitted changes)" if dirty else "")
 
 
+def write_rows(path: Path, rows: Sequence[dict[str, Any]]) -> None:
+    """A CSV of dict rows; the columns are every key that occurs, in order of first appearance."""
+    fields = list(dict.fromkeys(key for row in rows for key in row))
+    with open(path, "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=fields)
+        writer.writeheader()
+        writer.writerows(rows)
+
+
 @dataclasses.dataclass
 class TrialRecord:
     config_label: str  # the folder relative to the report root, without its seed=<n> part
