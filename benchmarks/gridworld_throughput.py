@@ -25,6 +25,11 @@ MiniHack's vector env the CPU time of the worker processes is included, see `min
     python benchmarks/gridworld_throughput.py           # 4096 envs x 32 steps, MiniHack 1000 steps
     python benchmarks/gridworld_throughput.py --full    # 4096 envs x 256 steps, MiniHack 4000 steps
     python benchmarks/gridworld_throughput.py --profile # also: where our step's time goes
+    python benchmarks/gridworld_throughput.py --full --one-core  # every contender on one CPU core
+
+``--one-core`` pins the process (and MiniHack's worker processes) to one core before JAX starts, so
+XLA runs one thread: "per core" then means literally one core for every contender, as for the
+one-process MiniHack, and no CPU time goes to XLA's thread pool waiting on the other core.
 """
 
 from __future__ import annotations
@@ -128,6 +133,7 @@ def machine() -> dict[str, Any]:
         "jax_backend": jax.default_backend(),
         **versions,
         "load_average_before": os.getloadavg(),
+        "cpu_affinity": sorted(os.sched_getaffinity(0)),
     }
 
 
@@ -234,7 +240,12 @@ def main() -> None:
     parser.add_argument("--skip-minihack", action="store_true")
     parser.add_argument("--profile", action="store_true", help="also time the parts of our step")
     parser.add_argument("--json", type=str, default=None, help="also write the results to this file")
+    parser.add_argument(
+        "--one-core", action="store_true", help="pin every contender to one CPU core (the first this process may use)"
+    )
     args = parser.parse_args()
+    if args.one_core:  # before the first JAX computation, which sizes XLA's thread pool
+        os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
     if args.full:
         args.num_envs, args.num_steps, args.minihack_steps = 4096, 256, 4000
     if min(args.num_envs, args.num_steps, args.minihack_steps, args.repeats) <= 0:

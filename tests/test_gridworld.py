@@ -276,7 +276,7 @@ def test_batched_reset_generates_exactly_the_done_rows() -> None:
     big_current = jax.tree.map(lambda x: jnp.concatenate([x] * 7)[:256], current)
     big_expected = jax.jit(jax.vmap(env.reset_env, in_axes=(0, None)))(big_keys, params)
     big_reset = jax.jit(jax.vmap(reset_where(env.reset_env), in_axes=(0, 0, None, 0)))
-    for fraction in (0.02, 0.6):
+    for fraction in (0.02, 0.6, 1.0):
         big_done = jnp.asarray(np.random.default_rng(1).random(256) < fraction)
         got_tree = big_reset(big_done, big_keys, params, big_current)
         big_rows = np.asarray(big_done)
