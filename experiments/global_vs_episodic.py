@@ -20,7 +20,9 @@ in every setting.
 
 Every (study, |C|, method) is one compiled program with the seeds vmapped (|C| is an environment
 kwarg, fixed inside the program). Finished programs are appended to ``runs.csv`` as they complete, and
-a re-run skips them (``--fresh`` starts over), so a long run can be stopped and resumed. Writes, in
+a re-run skips the seeds it already has (``--fresh`` starts over), so a long run can be stopped and
+resumed, seeds can be added with a larger ``--seeds``, and several processes (say one per core, split
+with ``--contexts``) can write into one ``--out``. Writes, in
 ``results/global_vs_episodic/`` (or ``--out``): ``runs.csv`` (one row per seed: final success rate,
 steps, wall time), ``curves.csv`` (success per chunk of updates), ``success_vs_contexts.png`` and
 ``summary.md`` (IQM with 95% stratified-bootstrap intervals beside the paper's numbers).
@@ -30,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import fcntl
 import os
 import time
 from pathlib import Path
@@ -201,12 +204,18 @@ def read_rows(path: Path) -> list[dict[str, str]]:
 
 
 def append_rows(path: Path, fields: tuple[str, ...], rows: list[dict[str, Any]]) -> None:
-    new = not path.exists()
+    """Appends ``rows`` (and the header to a new file) under an exclusive lock, so that several
+    processes (one per core, split with --contexts or --methods) can share one results folder."""
     with path.open("a", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=fields)
-        if new:
-            writer.writeheader()
-        writer.writerows(rows)
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            writer = csv.DictWriter(f, fieldnames=fields)
+            if f.tell() == 0:
+                writer.writeheader()
+            writer.writerows(rows)
+            f.flush()
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
 
 
 def aggregate(rows: list[dict[str, str]]) -> list[dict[str, Any]]:
@@ -229,8 +238,10 @@ def aggregate(rows: list[dict[str, str]]) -> list[dict[str, Any]]:
                 "high": ci.high,
                 "mean": float(scores.mean()),
                 "env_steps": int(members[0]["env_steps"]),
-                "compile_s": float(members[0]["compile_s"]),
-                "run_s": float(members[0]["run_s"]),
+                # Summed over the programs that trained these seeds (a resume that added seeds ran a
+                # second program): each row carries its program's times and how many seeds it had.
+                "compile_s": sum(float(r["compile_s"]) / int(r["seeds_in_program"]) for r in members),
+                "run_s": sum(float(r["run_s"]) / int(r["seeds_in_program"]) for r in members),
             }
         )
     return out
@@ -470,7 +481,9 @@ def main(argv: list[str] | None = None) -> None:
     if args.fresh:
         for path in (runs_csv, curves_csv):
             path.unlink(missing_ok=True)
-    done = {(r["study"], int(r["num_contexts"]), r["method"]) for r in read_rows(runs_csv)}
+    # Resuming is per seed: a program runs the seeds its rows do not have yet (seed s always trains
+    # from PRNGKey(s), so seeds added later, with a larger --seeds, match a run that had them all).
+    done = {(r["study"], int(r["num_contexts"]), r["method"], int(r["seed"])) for r in read_rows(runs_csv)}
     seeds = list(range(int(spec["seeds"])))
     start = time.perf_counter()
     for study, study_spec in studies.items():
@@ -480,13 +493,14 @@ def main(argv: list[str] | None = None) -> None:
             for method in methods:
                 if args.report_only:
                     continue
-                if (study, num_contexts, method) in done:
+                missing = [seed for seed in seeds if (study, num_contexts, method, seed) not in done]
+                if not missing:
                     print(f"skip {study} |C|={context_label(num_contexts)} {method} (in {runs_csv})")
                     continue
                 config = make_config(spec, study, num_contexts, method)
-                result = run_program(config, seeds, int(spec["updates_per_chunk"]), float(spec["final_fraction"]))
+                result = run_program(config, missing, int(spec["updates_per_chunk"]), float(spec["final_fraction"]))
                 print(
-                    f"{study} |C|={context_label(num_contexts)} {method}: success "
+                    f"{study} |C|={context_label(num_contexts)} {method} seeds {missing}: success "
                     f"{np.round(result['success_rate'], 2)} steps {result['env_steps']:,}/seed compile "
                     f"{result['compile_s']:.0f}s run {result['run_s']:.0f}s",
                     flush=True,
@@ -505,9 +519,9 @@ def main(argv: list[str] | None = None) -> None:
                             "env_steps": result["env_steps"],
                             "compile_s": f"{result['compile_s']:.1f}",
                             "run_s": f"{result['run_s']:.1f}",
-                            "seeds_in_program": len(seeds),
+                            "seeds_in_program": len(missing),
                         }
-                        for i, seed in enumerate(seeds)
+                        for i, seed in enumerate(missing)
                     ],
                 )
                 append_rows(
@@ -515,7 +529,7 @@ def main(argv: list[str] | None = None) -> None:
                     ("study", "num_contexts", "method", "bonus", "seed", "env_steps", "success_rate"),
                     [
                         {**common, "seed": seed, "env_steps": int(steps), "success_rate": f"{value:.4f}"}
-                        for i, seed in enumerate(seeds)
+                        for i, seed in enumerate(missing)
                         for steps, value in zip(result["curve_steps"], result["curves"][i], strict=True)
                     ],
                 )

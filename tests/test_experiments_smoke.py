@@ -48,13 +48,16 @@ def test_sweep_sizes_and_configs_cover_the_paper_study() -> None:
 
 def test_aggregate_and_summary(tmp_path: Path) -> None:
     scores = [0.0, 1.0, 0.5, 0.25, 0.75, 0.9]
+    # Seeds from two programs (a resume added the last two): times are summed over the programs.
     rows = [
         {"study": "MultiRoom-N6-Lava", "num_contexts": "-1", "method": "count", "success_rate": str(v),
-         "env_steps": "1000", "compile_s": "1.0", "run_s": "2.0"}
-        for v in scores
+         "env_steps": "1000", "compile_s": "1.0" if i < 4 else "3.0", "run_s": "2.0" if i < 4 else "5.0",
+         "seeds_in_program": "4" if i < 4 else "2"}
+        for i, v in enumerate(scores)
     ]  # fmt: skip
     (entry,) = global_vs_episodic.aggregate(rows)
     assert entry["seeds"] == len(scores)
+    assert entry["compile_s"] == pytest.approx(4.0) and entry["run_s"] == pytest.approx(7.0)
     assert entry["iqm"] == pytest.approx(interquartile_mean(np.array(scores)))
     assert entry["low"] <= entry["iqm"] <= entry["high"]
     spec = global_vs_episodic.load_sweep(global_vs_episodic.SWEEP_FILE, "quick")
@@ -62,6 +65,30 @@ def test_aggregate_and_summary(tmp_path: Path) -> None:
     text = (tmp_path / "summary.md").read_text()
     assert "| MultiRoom-N6-Lava | inf | count | 6 |" in text and "| 0.00 |" in text  # paper's number
     assert "Not run here" in text  # the quick size names what the full study adds
+
+
+def test_resume_runs_only_the_missing_seeds(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A re-run with more seeds trains only the new ones, and writes one row per seed in all."""
+    calls: list[list[int]] = []
+
+    def fake_program(config, seeds, updates_per_chunk, final_fraction):  # noqa: ANN001, ANN202
+        calls.append(list(seeds))
+        n = len(seeds)
+        return {
+            "success_rate": np.full(n, 0.5), "final_episodes": np.full(n, 10), "episode_return_mean": np.zeros(n),
+            "curve_steps": np.array([100]), "curves": np.zeros((n, 1)), "env_steps": 100,
+            "compile_s": 1.0, "run_s": 2.0,
+        }  # fmt: skip
+
+    monkeypatch.setattr(global_vs_episodic, "run_program", fake_program)
+    argv = ["--quick", "--out", str(tmp_path), "--methods", "count", "--contexts", "1", "--compilation-cache", ""]
+    global_vs_episodic.main([*argv, "--seeds", "2"])
+    global_vs_episodic.main([*argv, "--seeds", "3"])
+    global_vs_episodic.main([*argv, "--seeds", "3"])  # nothing left to run
+    assert calls == [[0, 1], [2]]
+    rows = global_vs_episodic.read_rows(tmp_path / "runs.csv")
+    assert sorted(int(r["seed"]) for r in rows) == [0, 1, 2]
+    assert [r["seeds_in_program"] for r in rows] == ["2", "2", "1"]
 
 
 @pytest.mark.minihack
