@@ -3,6 +3,8 @@ contexts, factory arguments, registrations against MiniHack, rendering, and conf
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -12,6 +14,8 @@ from env_conformance import check_environment
 import envs
 from envs.core import reset_where
 from envs.gridworld import TASKS, GridEnv, GridParams, GridTask, engine, render
+
+ROOT = Path(__file__).resolve().parents[1]
 
 # --- a hand-made map and an environment whose action i is command i ---------------------------------
 CHARS = {
@@ -349,3 +353,18 @@ def test_conformance() -> None:
 )
 def test_conformance_more_tasks(name: str) -> None:
     check_environment(name)
+
+
+def test_gallery_script_writes_png_and_text(tmp_path) -> None:
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("gridworld_gallery", ROOT / "experiments" / "gridworld_gallery.py")
+    gallery = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(gallery)
+    gallery.main(["--tasks", "MultiRoom-N2,MazeWalk-9x9", "--levels", "1", "--out", str(tmp_path)])
+    text = (tmp_path / "levels.txt").read_text()
+    assert "MultiRoom-N2, level 0" in text and text.count("@") == 2  # one agent per level
+    assert ">" in text.split("MazeWalk-9x9")[1]  # the dark maze is shown revealed, goal included
+    assert (tmp_path / "levels.png").stat().st_size > 0
+    with pytest.raises(SystemExit):
+        gallery.main(["--tasks", "NoSuchTask", "--out", str(tmp_path)])
