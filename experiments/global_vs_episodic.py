@@ -386,10 +386,10 @@ def full_estimate(summary: list[dict[str, Any]]) -> str:
         f"{full['seeds']} seeds x {int(full['total_timesteps']):,} steps = {steps:,} environment steps. "
         f"These programs ran at {speed:,.0f} steps/s (all seeds of a program together) with "
         f"{compile_s:.0f} s of compile each, so on this machine the full study would take about "
-        f"{hours:,.0f} hours ({hours / 24:,.1f} days; measured while the shared machine was heavily "
-        "loaded, so an idle one is faster); it is meant for an accelerator or a many-core "
-        "machine, where the vmapped seeds and environments run in parallel (not measured here). It can "
-        "be stopped and resumed, and split with --studies/--methods/--contexts."
+        f"{hours:,.0f} hours ({hours / 24:,.1f} days) for one process; programs split over processes "
+        "(one per core, with --studies/--methods/--contexts, into the same --out) divide that by the "
+        "number of processes. It is meant for an accelerator or a many-core machine (not measured "
+        "here). It can be stopped and resumed."
     )
 
 
