@@ -363,6 +363,13 @@ def coverage(summary: list[dict[str, Any]], spec: dict[str, Any]) -> str:
         if (study, c) not in done
     ]
     text = "settings " + ", ".join(f"{s} |C|={context_label(c)}" for s, c in done) + f"; methods {', '.join(methods)}."
+    partial_settings = []
+    for study, c in done:
+        present = {s["method"] for s in summary if s["study"] == study and s["num_contexts"] == c}
+        if set(methods) - present:
+            partial_settings.append(f"{study} |C|={context_label(c)} ({', '.join(m for m in methods if m in present)})")
+    if partial_settings:
+        text += " Settings run with only some methods: " + "; ".join(partial_settings) + "."
     if missing or missing_methods:
         text += (
             " Not run here (the full study has them): "
@@ -413,6 +420,27 @@ def findings(summary: list[dict[str, Any]]) -> list[str]:
             ranking = ", ".join(f"{s['method']} {s['iqm']:.2f}" for s in entries)
             out.append(f"- {study}, |C| = {context_label(num_contexts)}: {ranking}.")
     for study in sorted({s["study"] for s in summary}):
+        for method in dict.fromkeys(s["method"] for s in summary if s["study"] == study):
+            points = sorted(
+                ((s["num_contexts"], s["iqm"]) for s in summary if s["study"] == study and s["method"] == method),
+                key=lambda p: (p[0] < 0, p[0]),
+            )
+            if len(points) >= 3:
+                trend = ", ".join(f"{context_label(c)}: {v:.2f}" for c, v in points)
+                out.append(f"- {study}, {method}, success against |C| ({trend}).")
+    # The published numbers are for MultiRoom; Corridor-R5 and KeyRoom-S10 have qualitative claims.
+    works = 0.5  # our reading of "works" for a qualitative claim: success IQM of at least 0.5
+    for study, num_contexts in (("Corridor-R5", 1), ("KeyRoom-S10", -1)):
+        parts = {m: lookup.get((study, num_contexts, m)) for m in ("count", "episodic_count", "e3b*count")}
+        if not any(parts.values()):
+            continue
+        said = ", ".join(f"{m} {e['iqm']:.2f}" for m, e in parts.items() if e)
+        held = ", ".join(f"{m} {'works' if e['iqm'] >= works else 'does not'}" for m, e in parts.items() if e)
+        out.append(
+            f"- {study}, |C| = {context_label(num_contexts)}: {said}. Paper: {PAPER_QUALITATIVE[study]}. Here, "
+            f"reading 'works' as success IQM >= {works}: {held}."
+        )
+    for study in sorted({s["study"] for s in summary if s["study"].startswith("MultiRoom")}):
         g1, ginf = lookup.get((study, 1, "count")), lookup.get((study, -1, "count"))
         einf = lookup.get((study, -1, "episodic_count"))
         if g1 and ginf:
