@@ -400,6 +400,11 @@ def full_estimate(summary: list[dict[str, Any]]) -> str:
     )
 
 
+def clearly_above(higher: dict[str, Any], lower: dict[str, Any]) -> str:
+    """How a claim "``higher`` beats ``lower``" reads: agreed only when the 95% intervals do not overlap."""
+    return "agrees with" if higher["low"] > lower["high"] else "does not clearly show"
+
+
 def findings(summary: list[dict[str, Any]]) -> list[str]:
     """Plain statements read off the numbers; no claim beyond what they support."""
     best = max((s["iqm"] for s in summary), default=0.0)
@@ -444,14 +449,14 @@ def findings(summary: list[dict[str, Any]]) -> list[str]:
         g1, ginf = lookup.get((study, 1, "count")), lookup.get((study, -1, "count"))
         einf = lookup.get((study, -1, "episodic_count"))
         if g1 and ginf:
-            verdict = "agrees with" if g1["low"] > ginf["high"] else "does not clearly show"
+            verdict = clearly_above(g1, ginf)
             out.append(
                 f"- Global count, {study}: {g1['iqm']:.2f} at |C| = 1 vs {ginf['iqm']:.2f} at |C| = "
                 f"infinite; non-overlapping intervals would be needed to call a drop; this {verdict} the "
                 "paper's drop (0.99 -> 0.00 on MultiRoom-N6-Lava)."
             )
         if einf and ginf:
-            verdict = "agrees with" if einf["low"] > ginf["high"] else "does not clearly show"
+            verdict = clearly_above(einf, ginf)
             out.append(
                 f"- {study} at |C| = infinite: the episodic count gets {einf['iqm']:.2f} vs global "
                 f"{ginf['iqm']:.2f}: this {verdict} the paper's episodic > global (about 0.87 vs 0.00 on "
