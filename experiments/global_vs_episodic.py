@@ -13,7 +13,7 @@ in every setting.
 
     python experiments/global_vs_episodic.py --quick     # a smoke size (see sweeps/global_vs_episodic.yaml)
     python experiments/global_vs_episodic.py --size medium --out results/global_vs_episodic/medium
-                                                         # MultiRoom-N4-Lava, |C| in {1, inf}, 4 methods
+        # CPU-sized: MultiRoom-N4-Lava at every |C|, Corridor-R5, KeyRoom-S10; 9 methods x 5 seeds x 500k steps
     python experiments/global_vs_episodic.py             # the full study (hours; see the summary)
     python experiments/global_vs_episodic.py --studies Corridor-R5 --methods count,e3b --seeds 3
     python experiments/global_vs_episodic.py --quick --report-only   # rewrite summary and PNG from runs.csv
@@ -33,6 +33,7 @@ from __future__ import annotations
 import argparse
 import csv
 import fcntl
+import json
 import os
 import time
 from pathlib import Path
@@ -137,6 +138,36 @@ def make_config(spec: dict[str, Any], study: str, num_contexts: int, method: str
         bonus_kwargs=bonus_kwargs,
         **{k: v for k, v in base.items() if k != "bonus"},
     )
+
+
+SETTINGS_FILE = "settings.json"
+
+
+def result_settings(spec: dict[str, Any]) -> dict[str, Any]:
+    """Every setting that changes a seed's result (not which seeds, studies or methods are run)."""
+    keys = ("base", "bonus_kwargs", "total_timesteps", "policy_keys", "final_fraction", "context_seed")
+    return {k: spec.get(k) for k in keys} | {"methods": spec["methods"]}
+
+
+def check_settings(out: Path, spec: dict[str, Any]) -> None:
+    """Refuses to add runs to ``out`` that were made with other settings (one folder, one setting)."""
+    path = out / SETTINGS_FILE
+    wanted = json.loads(json.dumps(result_settings(spec)))
+    if path.exists():
+        earlier = json.loads(path.read_text())
+        changed = {k for k in wanted.keys() & earlier.keys() if k != "methods" and wanted[k] != earlier[k]}
+        changed |= {
+            f"methods.{m}"
+            for m in wanted["methods"].keys() & earlier.get("methods", {}).keys()
+            if wanted["methods"][m] != earlier["methods"][m]
+        }
+        if changed:
+            raise SystemExit(
+                f"{out} holds runs made with other settings ({', '.join(sorted(changed))} differ; see "
+                f"{path}). Use another --out, or --fresh to discard them."
+            )
+        wanted["methods"] = {**earlier.get("methods", {}), **wanted["methods"]}
+    path.write_text(json.dumps(wanted, indent=1, sort_keys=True) + "\n")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -479,6 +510,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--contexts", help="comma-separated subset of |C| values (-1: infinite)")
     parser.add_argument("--seeds", type=int, help="override the number of seeds")
     parser.add_argument("--total-timesteps", type=int, help="override the budget per seed")
+    parser.add_argument("--bonus-coef", type=float, help="override the intrinsic coefficient of every method")
     parser.add_argument(
         "--report-only", action="store_true", help="run nothing: rewrite summary.md and the PNG from runs.csv"
     )
@@ -499,6 +531,10 @@ def main(argv: list[str] | None = None) -> None:
         spec["seeds"] = args.seeds
     if args.total_timesteps:
         spec["total_timesteps"] = args.total_timesteps
+    if args.bonus_coef is not None:
+        if not args.bonus_coef >= 0:
+            raise SystemExit(f"--bonus-coef must be >= 0, got {args.bonus_coef}")
+        spec["base"] = {**spec["base"], "bonus_coef": args.bonus_coef}
     studies = spec["studies"]
     if args.studies:
         studies = {s: studies[s] for s in args.studies.split(",")}
@@ -512,8 +548,10 @@ def main(argv: list[str] | None = None) -> None:
     out.mkdir(parents=True, exist_ok=True)
     runs_csv, curves_csv = out / "runs.csv", out / "curves.csv"
     if args.fresh:
-        for path in (runs_csv, curves_csv):
+        for path in (runs_csv, curves_csv, out / SETTINGS_FILE):
             path.unlink(missing_ok=True)
+    if not args.report_only:
+        check_settings(out, spec)
     # Resuming is per seed: a program runs the seeds its rows do not have yet (seed s always trains
     # from PRNGKey(s), so seeds added later, with a larger --seeds, match a run that had them all).
     done = {(r["study"], int(r["num_contexts"]), r["method"], int(r["seed"])) for r in read_rows(runs_csv)}
@@ -571,7 +609,16 @@ def main(argv: list[str] | None = None) -> None:
     plot(
         summary, [m for m in spec["methods"] if any(s["method"] == m for s in summary)], out / "success_vs_contexts.png"
     )
-    command = "python experiments/global_vs_episodic.py" + ("" if size == "full" else f" --size {size}")
+    command = " ".join(
+        ["python experiments/global_vs_episodic.py"]
+        + ([] if size == "full" else [f"--size {size}"])
+        + ([] if out == OUT_DIR else [f"--out {out}"])
+        + [
+            f"--{flag.replace('_', '-')} {value}"
+            for flag, value in vars(args).items()
+            if flag in ("seeds", "total_timesteps", "bonus_coef") and value is not None
+        ]
+    )
     write_summary(out / "summary.md", summary, spec, size, time.perf_counter() - start, command)
     print(f"wrote {runs_csv}, {curves_csv}, {out / 'success_vs_contexts.png'}, {out / 'summary.md'}")
 

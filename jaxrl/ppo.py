@@ -321,7 +321,12 @@ def make_train(config: PPOConfig, updates_per_chunk: int = 1, advantage_fn: Adva
                 },
             )
             rollout = rollout.replace(bonus_state=bonus_state)
-            bonus_metrics = {**bonus_metrics, "intrinsic_reward": batch.intrinsic.mean()}
+            # Raw bonus, and the part of the reward it became (coefficient x bonus / running std).
+            bonus_metrics = {
+                **bonus_metrics,
+                "intrinsic_reward": batch.intrinsic.mean(),
+                "intrinsic_reward_added": intrinsic.mean(),
+            }
 
         next_values = bootstrap_values(state.params, network, batch)
         done = jnp.logical_or(batch.terminated, batch.truncated)

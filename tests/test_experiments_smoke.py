@@ -67,12 +67,12 @@ def test_aggregate_and_summary(tmp_path: Path) -> None:
     assert "Not run here" in text  # the quick size names what the full study adds
 
 
-def test_resume_runs_only_the_missing_seeds(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """A re-run with more seeds trains only the new ones, and writes one row per seed in all."""
-    calls: list[list[int]] = []
+def fake_programs(monkeypatch: pytest.MonkeyPatch) -> list[tuple[object, list[int]]]:
+    """Replaces training with a stub; returns the list of (config, seeds) it is called with."""
+    calls: list[tuple[object, list[int]]] = []
 
     def fake_program(config, seeds, updates_per_chunk, final_fraction):  # noqa: ANN001, ANN202
-        calls.append(list(seeds))
+        calls.append((config, list(seeds)))
         n = len(seeds)
         return {
             "success_rate": np.full(n, 0.5), "final_episodes": np.full(n, 10), "episode_return_mean": np.zeros(n),
@@ -81,14 +81,40 @@ def test_resume_runs_only_the_missing_seeds(tmp_path: Path, monkeypatch: pytest.
         }  # fmt: skip
 
     monkeypatch.setattr(global_vs_episodic, "run_program", fake_program)
+    return calls
+
+
+def test_resume_runs_only_the_missing_seeds(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A re-run with more seeds trains only the new ones, and writes one row per seed in all."""
+    calls = fake_programs(monkeypatch)
     argv = ["--quick", "--out", str(tmp_path), "--methods", "count", "--contexts", "1", "--compilation-cache", ""]
     global_vs_episodic.main([*argv, "--seeds", "2"])
     global_vs_episodic.main([*argv, "--seeds", "3"])
     global_vs_episodic.main([*argv, "--seeds", "3"])  # nothing left to run
-    assert calls == [[0, 1], [2]]
+    assert [seeds for _, seeds in calls] == [[0, 1], [2]]
     rows = global_vs_episodic.read_rows(tmp_path / "runs.csv")
     assert sorted(int(r["seed"]) for r in rows) == [0, 1, 2]
     assert [r["seeds_in_program"] for r in rows] == ["2", "2", "1"]
+
+
+def test_one_results_folder_holds_one_setting(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Runs with another coefficient or budget are refused in a folder that has runs; --fresh starts over."""
+    calls = fake_programs(monkeypatch)
+    argv = ["--quick", "--out", str(tmp_path), "--methods", "count", "--contexts", "1", "--compilation-cache", ""]
+    global_vs_episodic.main([*argv, "--seeds", "1", "--bonus-coef", "0.01"])
+    assert calls[-1][0].bonus_coef == 0.01
+    summary = (tmp_path / "summary.md").read_text()
+    assert "--bonus-coef 0.01" in summary and "bonus coefficient 0.01" in summary
+    with pytest.raises(SystemExit, match="base differ"):
+        global_vs_episodic.main([*argv, "--seeds", "2"])  # the sweep file's coefficient
+    with pytest.raises(SystemExit, match="total_timesteps differ"):
+        global_vs_episodic.main([*argv, "--seeds", "2", "--bonus-coef", "0.01", "--total-timesteps", "999"])
+    assert len(calls) == 1
+    global_vs_episodic.main([*argv, "--seeds", "2", "--bonus-coef", "0.01"])  # same setting: resumes seed 1
+    global_vs_episodic.main([*argv, "--seeds", "1", "--fresh"])
+    coefs = [config.bonus_coef for config, _ in calls]
+    assert coefs[:2] == [0.01, 0.01] and coefs[2] != 0.01
+    assert len(global_vs_episodic.read_rows(tmp_path / "runs.csv")) == 1
 
 
 @pytest.mark.minihack

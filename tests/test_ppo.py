@@ -171,6 +171,23 @@ def test_vmapped_hyperparameters_equal_separate_runs():
     assert max(jax.tree.leaves(diff)) > 1e-4, "different learning rates must give different parameters"
 
 
+@pytest.mark.parametrize("normalize", [False, True])
+def test_bonus_metrics_report_the_reward_actually_added(normalize):
+    """``intrinsic_reward_added`` is coef x raw bonus (divided by the running std when normalising)."""
+    config = PPOConfig(
+        env="MultiRoom-N2", num_envs=4, num_steps=16, num_minibatches=2, update_epochs=1, total_timesteps=64,
+        obs_keys=("glyphs_crop", "position"), bonus="count", bonus_kwargs={"key": "position"},
+        bonus_coef=0.3, normalize_bonus=normalize,
+    )  # fmt: skip
+    trainer = make_train(config, updates_per_chunk=1)
+    state = trainer.init(jax.random.PRNGKey(0), config.hyperparams())
+    state, metrics = trainer.update(state)
+    raw, added = float(metrics["intrinsic_reward"]), float(metrics["intrinsic_reward_added"])
+    assert raw > 0
+    scale = float(state.bonus_norm.std()) if normalize else 1.0  # one batch seen: its own std
+    np.testing.assert_allclose(added, 0.3 * raw / scale, rtol=1e-5)
+
+
 def _read(path):
     return [json.loads(line) for line in path.read_text().splitlines()]
 
