@@ -149,8 +149,9 @@ def result_settings(spec: dict[str, Any]) -> dict[str, Any]:
     return {k: spec.get(k) for k in keys} | {"methods": spec["methods"]}
 
 
-def check_settings(out: Path, spec: dict[str, Any]) -> None:
-    """Refuses to add runs to ``out`` that were made with other settings (one folder, one setting)."""
+def check_settings(out: Path, spec: dict[str, Any], record: bool = True) -> None:
+    """Refuses to add runs to, or report on, ``out`` with other settings than its runs were made with
+    (one folder, one setting); ``record`` writes this run's settings into the folder."""
     path = out / SETTINGS_FILE
     wanted = json.loads(json.dumps(result_settings(spec)))
     if path.exists():
@@ -167,7 +168,8 @@ def check_settings(out: Path, spec: dict[str, Any]) -> None:
                 f"{path}). Use another --out, or --fresh to discard them."
             )
         wanted["methods"] = {**earlier.get("methods", {}), **wanted["methods"]}
-    path.write_text(json.dumps(wanted, indent=1, sort_keys=True) + "\n")
+    if record:
+        path.write_text(json.dumps(wanted, indent=1, sort_keys=True) + "\n")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -550,8 +552,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.fresh:
         for path in (runs_csv, curves_csv, out / SETTINGS_FILE):
             path.unlink(missing_ok=True)
-    if not args.report_only:
-        check_settings(out, spec)
+    check_settings(out, spec, record=not args.report_only)
     # Resuming is per seed: a program runs the seeds its rows do not have yet (seed s always trains
     # from PRNGKey(s), so seeds added later, with a larger --seeds, match a run that had them all).
     done = {(r["study"], int(r["num_contexts"]), r["method"], int(r["seed"])) for r in read_rows(runs_csv)}

@@ -109,6 +109,8 @@ def test_one_results_folder_holds_one_setting(tmp_path: Path, monkeypatch: pytes
         global_vs_episodic.main([*argv, "--seeds", "2"])  # the sweep file's coefficient
     with pytest.raises(SystemExit, match="total_timesteps differ"):
         global_vs_episodic.main([*argv, "--seeds", "2", "--bonus-coef", "0.01", "--total-timesteps", "999"])
+    with pytest.raises(SystemExit, match="base differ"):
+        global_vs_episodic.main([*argv, "--report-only"])  # its summary would name the wrong coefficient
     assert len(calls) == 1
     global_vs_episodic.main([*argv, "--seeds", "2", "--bonus-coef", "0.01"])  # same setting: resumes seed 1
     global_vs_episodic.main([*argv, "--seeds", "1", "--fresh"])
