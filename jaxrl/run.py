@@ -25,6 +25,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from jaxrl.checkpoints import Checkpointer, has_checkpoint
+from jaxrl.loggers import check_loggers_installed, close_loggers, open_trial_loggers
 from jaxrl.ppo import PPOConfig, episode_means, make_train
 from jaxrl.sharding import make_mesh, runner_state_shardings
 
@@ -37,14 +38,31 @@ class RunConfig:
     """How a run is driven from the host; none of these change the numbers it produces."""
 
     out: str = "runs/default"
+    """The run folder: config.json, metrics.jsonl, status.json, checkpoints/ (and tensorboard/, wandb/)."""
     num_seeds: int = 1
+    """Seeds trained together as one vmapped program: seed, seed + 1, ..."""
     seed: int = 0
-    log_every: int = 10  # updates per compiled chunk = per metrics row
-    checkpoint_every: int = 10  # chunks between checkpoints (and one at the end)
+    """The first seed."""
+    log_every: int = 10
+    """Updates per compiled chunk, which is one row of metrics.jsonl."""
+    checkpoint_every: int = 10
+    """Chunks between checkpoints (the last chunk is always saved)."""
     resume: bool = False
+    """Continue the run in --out from its latest checkpoint."""
     progress: bool = True
+    """Show a progress bar."""
     tensorboard: bool = False
-    devices: int = 1  # shard the environments over this many local devices (0: all)
+    """Write TensorBoard events, one folder per trial (needs the tensorboard extra)."""
+    devices: int = 1
+    """Shard the environments over this many local devices (0: all of them)."""
+    wandb: bool = False
+    """Log every trial as a Weights & Biases run (needs the wandb extra; WANDB_MODE=offline works)."""
+    wandb_project: str = "jaxrl"
+    """W&B project."""
+    wandb_entity: str | None = None
+    """W&B entity (team or user); None: your default entity."""
+    wandb_group: str | None = None
+    """W&B group for every trial; None: the run folder's name (a sweep: <sweep>/<config>)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -171,6 +189,7 @@ def run_trials(config: PPOConfig, trials: list[TrialSpec], run: RunConfig) -> di
         raise ValueError(f"trial names must be unique, got {names}")
     for trial in trials:
         config.hyperparams(**trial.overrides)  # refuses non-vmappable overrides with a clear message
+    check_loggers_installed(run)
 
     trainer, programs = _programs_for(config, run.log_every)
     num_trials = len(trials)
@@ -222,7 +241,8 @@ def run_trials(config: PPOConfig, trials: list[TrialSpec], run: RunConfig) -> di
     metrics_files = _MetricsFiles(
         trials, keep_until_update=sum(trainer.chunk_lengths[:start_chunk]) if latest is not None else None
     )
-    writer = _tensorboard_writer(group_dir) if run.tensorboard else None
+    resume_step = sum(trainer.chunk_lengths[:start_chunk]) * config.batch_size if latest is not None else None
+    loggers = open_trial_loggers(run, config, trials, resume_step)
 
     outcomes = {t.name: TrialOutcome("done") for t in trials}
     alive = np.ones(num_trials, bool)
@@ -278,10 +298,7 @@ def run_trials(config: PPOConfig, trials: list[TrialSpec], run: RunConfig) -> di
                 row.update(sps=sps / num_trials, wall_time=time.perf_counter() - start_time)
                 metrics_files.write(trial.out_dir, row)
                 outcomes[trial.name].final_metrics = row
-                if writer is not None:
-                    for k, v in row.items():
-                        if isinstance(v, float):
-                            writer.add_scalar(f"{trial.name}/{k}", v, row["step"])
+                loggers[trial.name].log(row["step"], row)
             if not alive.any():
                 break
             state = new_state
@@ -296,23 +313,12 @@ def run_trials(config: PPOConfig, trials: list[TrialSpec], run: RunConfig) -> di
         progress.close()
         metrics_files.close()
         checkpointer.close()
-        if writer is not None:
-            writer.close()
+        close_loggers(loggers)
     for out_dir in {t.out_dir for t in trials}:
         _write_status(out_dir, [(t.name, outcomes[t.name]) for t in trials if t.out_dir == out_dir])
     if not alive.any():
         raise TrainingError("; ".join(f"{name}: {o.error}" for name, o in outcomes.items()))
     return outcomes
-
-
-def _tensorboard_writer(directory: Path):
-    try:
-        from tensorboardX import SummaryWriter
-    except ImportError as err:
-        raise ImportError(
-            "--tensorboard needs tensorboardX: pip install 'jaxrl-research[tensorboard]'"
-        ) from err
-    return SummaryWriter(str(Path(directory) / "tensorboard"))
 
 
 def train_run(config: PPOConfig, run: RunConfig) -> dict[str, TrialOutcome]:
