@@ -47,8 +47,17 @@ def orthogonal(scale: float = 1.0):
     return init
 
 
-def _dense(features: int, scale: float = np.sqrt(2)) -> nn.Dense:
-    return nn.Dense(features, kernel_init=orthogonal(scale), bias_init=nn.initializers.zeros)
+def _dense(features: int, scale: float = np.sqrt(2), name: str | None = None) -> nn.Dense:
+    return nn.Dense(features, kernel_init=orthogonal(scale), bias_init=nn.initializers.zeros, name=name)
+
+
+def _mlp(x: jax.Array, sizes: Sequence[int], activation: str) -> jax.Array:
+    """Dense layers ``dense_0, dense_1, ...``, each followed by the activation. Called inside a compact
+    method, so the layers belong to the calling module (``actor/dense_0``)."""
+    act = ACTIVATIONS[activation]
+    for i, size in enumerate(sizes):
+        x = act(_dense(size, name=f"dense_{i}")(x))
+    return x
 
 
 def describe_observation(
@@ -110,7 +119,8 @@ class ObservationEncoder(nn.Module):
 
 
 class PolicyHead(nn.Module):
-    """Maps features to the parameters of the action distribution."""
+    """Maps features to the parameters of the action distribution: ``logits`` (categorical), ``mean``
+    and ``log_std`` (gaussian) or ``alpha_beta`` (beta)."""
 
     action_space: Any
     head: str  # "categorical" | "gaussian" | "beta"
@@ -118,14 +128,14 @@ class PolicyHead(nn.Module):
     @nn.compact
     def __call__(self, x: jax.Array):
         if self.head == "categorical":
-            return Categorical(_dense(self.action_space.n, 0.01)(x))
+            return Categorical(_dense(self.action_space.n, 0.01, name="logits")(x))
         dim = int(np.prod(self.action_space.shape))
         if self.head == "gaussian":
-            mean = _dense(dim, 0.01)(x)
+            mean = _dense(dim, 0.01, name="mean")(x)
             log_std = self.param("log_std", nn.initializers.zeros, (dim,))
             return DiagGaussian(mean, jnp.broadcast_to(log_std, mean.shape))
         if self.head == "beta":
-            raw = _dense(2 * dim, 0.01)(x)
+            raw = _dense(2 * dim, 0.01, name="alpha_beta")(x)
             alpha, beta = jnp.split(nn.softplus(raw) + 1.0, 2, axis=-1)
             low = jnp.asarray(self.action_space.low, jnp.float32)
             high = jnp.asarray(self.action_space.high, jnp.float32)
@@ -133,8 +143,34 @@ class PolicyHead(nn.Module):
         raise ValueError(f"unknown action head {self.head!r}")
 
 
+class Actor(nn.Module):
+    """The policy: an MLP (``dense_0, dense_1, ...``) and the distribution's ``head``."""
+
+    action_space: Any
+    head: str
+    hidden_sizes: Sequence[int]
+    activation: str
+
+    @nn.compact
+    def __call__(self, x: jax.Array):
+        return PolicyHead(self.action_space, self.head, name="head")(_mlp(x, self.hidden_sizes, self.activation))
+
+
+class Critic(nn.Module):
+    """The value function: an MLP (``dense_0, dense_1, ...``) and a linear ``value`` output."""
+
+    hidden_sizes: Sequence[int]
+    activation: str
+
+    @nn.compact
+    def __call__(self, x: jax.Array) -> jax.Array:
+        return _dense(1, 1.0, name="value")(_mlp(x, self.hidden_sizes, self.activation))[..., 0]
+
+
 class FeedForwardActorCritic(nn.Module):
-    """Separate actor and critic MLPs over a shared observation encoder."""
+    """Separate ``actor`` and ``critic`` MLPs over a shared observation ``encoder``. Parameters:
+    ``encoder/{embed_<key>, conv_<key>}`` (integer maps only), ``actor/dense_<i>``,
+    ``actor/head/{logits | mean, log_std | alpha_beta}``, ``critic/dense_<i>``, ``critic/value``."""
 
     description: tuple
     action_space: Any
@@ -144,14 +180,10 @@ class FeedForwardActorCritic(nn.Module):
 
     @nn.compact
     def __call__(self, carry: jax.Array, obs: Any, episode_start: jax.Array):
-        act = ACTIVATIONS[self.activation]
-        x = ObservationEncoder(self.description)(obs)
-        actor, critic = x, x
-        for size in self.hidden_sizes:
-            actor = act(_dense(size)(actor))
-            critic = act(_dense(size)(critic))
-        value = _dense(1, 1.0)(critic)[..., 0]
-        return carry, PolicyHead(self.action_space, self.head)(actor), value
+        x = ObservationEncoder(self.description, name="encoder")(obs)
+        dist = Actor(self.action_space, self.head, self.hidden_sizes, self.activation, name="actor")(x)
+        value = Critic(self.hidden_sizes, self.activation, name="critic")(x)
+        return carry, dist, value
 
     @staticmethod
     def initial_carry(batch_size: int, hidden_size: int) -> jax.Array:
@@ -162,6 +194,8 @@ class FeedForwardActorCritic(nn.Module):
 class RecurrentActorCritic(nn.Module):
     """Encoder -> dense -> GRU -> actor and critic MLPs. Inputs are time-major ``[T, B, ...]``; the
     carry is reset to zeros wherever ``episode_start`` is true, before the step that reads that input.
+    Parameters: ``encoder``, ``torso`` (the dense layer before the GRU), ``gru``, then ``actor`` and
+    ``critic`` as in the feed-forward network over ``hidden_sizes[1:]``.
     """
 
     description: tuple
@@ -174,7 +208,8 @@ class RecurrentActorCritic(nn.Module):
     @nn.compact
     def __call__(self, carry: jax.Array, obs: Any, episode_start: jax.Array):
         act = ACTIVATIONS[self.activation]
-        x = act(_dense(self.hidden_sizes[0])(ObservationEncoder(self.description)(obs)))
+        features = ObservationEncoder(self.description, name="encoder")(obs)
+        x = act(_dense(self.hidden_sizes[0], name="torso")(features))
 
         def gru_step(cell, h, inputs):
             x_t, start_t = inputs
@@ -186,12 +221,9 @@ class RecurrentActorCritic(nn.Module):
             gru_step, variable_broadcast="params", split_rngs={"params": False}, in_axes=0, out_axes=0
         )
         carry, y = scan(nn.GRUCell(self.gru_size, name="gru"), carry, (x, episode_start))
-        actor, critic = y, y
-        for size in self.hidden_sizes[1:]:
-            actor = act(_dense(size)(actor))
-            critic = act(_dense(size)(critic))
-        value = _dense(1, 1.0)(critic)[..., 0]
-        return carry, PolicyHead(self.action_space, self.head)(actor), value
+        dist = Actor(self.action_space, self.head, self.hidden_sizes[1:], self.activation, name="actor")(y)
+        value = Critic(self.hidden_sizes[1:], self.activation, name="critic")(y)
+        return carry, dist, value
 
     @staticmethod
     def initial_carry(batch_size: int, hidden_size: int) -> jax.Array:
