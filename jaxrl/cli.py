@@ -1,10 +1,14 @@
 """The command line: ``jaxrl train ppo ...``, ``jaxrl eval --run DIR``, ``jaxrl sweep FILE``,
-``jaxrl report DIR``. Each subcommand is a tyro CLI over its dataclasses."""
+``jaxrl report DIR``, ``jaxrl list envs|bonuses``. Each subcommand is a tyro CLI over its dataclasses
+(or function), with a one-line help per option; booleans are ``--flag/--no-flag``."""
 
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import sys
+import typing
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import tyro
@@ -12,16 +16,26 @@ import tyro
 from jaxrl.ppo import PPOConfig
 from jaxrl.run import RunConfig, TrainingError, train_run
 
-USAGE = """usage: jaxrl {train,eval,sweep,report} ...
+USAGE = """usage: jaxrl {train,eval,sweep,report,list} ...
 
   jaxrl train ppo --env CartPole-v1 --total-timesteps 500000 --num-seeds 4 --out runs/cartpole
   jaxrl eval --run runs/cartpole [--episodes 32] [--greedy]
   jaxrl sweep sweeps/example_cartpole.yaml [--dry-run] [--backend local|ray]
   jaxrl report runs/example_cartpole
+  jaxrl list envs|bonuses
 
 Run `jaxrl <command> --help` for the options of a command."""
 
 ALGORITHMS = ("ppo",)
+TRAIN_USAGE = f"""usage: jaxrl train {{{",".join(ALGORITHMS)}}} [OPTIONS]
+
+  jaxrl train ppo --env CartPole-v1 --num-seeds 4 --out runs/cartpole
+
+Algorithms: {", ".join(ALGORITHMS)}. Run `jaxrl train ppo --help` for its options."""
+LIST_USAGE = """usage: jaxrl list {envs,bonuses}
+
+  jaxrl list envs       the environment names envs.make accepts (and its name prefixes)
+  jaxrl list bonuses    the exploration bonuses, with their options"""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -35,9 +49,11 @@ class EvalArgs:
     run: str
     """A run folder written by `jaxrl train`."""
     episodes: int = 32
+    """Episodes per seed."""
     greedy: bool = False
     """Act with the mode of the policy (argmax / mean) instead of sampling."""
     seed: int = 12345
+    """Seed of the evaluation episodes (seed + i for the run's i-th seed)."""
 
 
 def _fail(message: str) -> int:
@@ -45,16 +61,70 @@ def _fail(message: str) -> int:
     return 2
 
 
+def _is_help(argv: list[str]) -> bool:
+    return any(a in ("-h", "--help") for a in argv)
+
+
+# ---------------------------------------------------------------------------------------------------
+# `--flag True` (the spelling before tyro's --flag/--no-flag), accepted for one release
+
+
+def bool_flags(*sources: type | Callable) -> set[str]:
+    """The ``--flag`` names (hyphenated) of the boolean fields of dataclasses, or parameters of
+    functions, that tyro turns into ``--flag/--no-flag``."""
+    names = set()
+    for source in sources:
+        hints = typing.get_type_hints(source, include_extras=False)
+        if dataclasses.is_dataclass(source):
+            fields: Iterable[str] = (f.name for f in dataclasses.fields(source))
+        else:
+            fields = inspect.signature(source).parameters
+        names.update(name.replace("_", "-") for name in fields if hints.get(name) is bool)
+    return names
+
+
+def upgrade_bool_flags(argv: list[str], flags: set[str]) -> list[str]:
+    """Rewrite ``--flag True`` / ``--flag=false`` into ``--flag`` / ``--no-flag``, with a deprecation
+    message on stderr; anything else is left for tyro to parse (and to refuse)."""
+    out, i = [], 0
+    while i < len(argv):
+        token = argv[i]
+        name, eq, value = token.partition("=")
+        flag = name[2:].replace("_", "-") if name.startswith("--") else ""
+        if flag in flags:
+            if not eq and i + 1 < len(argv) and argv[i + 1].lower() in ("true", "false"):
+                value, i = argv[i + 1], i + 1
+            if value.lower() in ("true", "false"):
+                new = f"--{flag}" if value.lower() == "true" else f"--no-{flag}"
+                print(
+                    f"warning: `{name} {value}` is deprecated and will be refused in the next release; "
+                    f"write `{new}`",
+                    file=sys.stderr,
+                )
+                token = new
+        out.append(token)
+        i += 1
+    return out
+
+
+# ---------------------------------------------------------------------------------------------------
+# Commands
+
+
 def train_main(argv: list[str]) -> int:
+    if argv and argv[0] in ("-h", "--help"):
+        print(TRAIN_USAGE)
+        return 0
     if not argv or argv[0] not in ALGORITHMS:
         return _fail(
             f"`jaxrl train` needs an algorithm: one of {', '.join(ALGORITHMS)}, e.g. `jaxrl train ppo`"
         )
     args = tyro.cli(
         TrainArgs,
-        args=argv[1:],
+        args=upgrade_bool_flags(argv[1:], bool_flags(PPOConfig, RunConfig)),
         prog="jaxrl train ppo",
-        config=(tyro.conf.OmitArgPrefixes, tyro.conf.FlagConversionOff),
+        description="Train PPO: --num-seeds seeds of one configuration as one compiled program.",
+        config=(tyro.conf.OmitArgPrefixes,),
     )
     try:
         outcomes = train_run(args.config, args.run)
@@ -82,7 +152,12 @@ def eval_main(argv: list[str]) -> int:
     from jaxrl.ppo import make_train
     from jaxrl.run import load_run_config
 
-    args = tyro.cli(EvalArgs, args=argv, prog="jaxrl eval", config=(tyro.conf.FlagConversionOff,))
+    args = tyro.cli(
+        EvalArgs,
+        args=upgrade_bool_flags(argv, bool_flags(EvalArgs)),
+        prog="jaxrl eval",
+        description="Evaluate the latest checkpoint of a run folder, every seed.",
+    )
     run_dir = Path(args.run)
     if not run_dir.is_dir():
         return _fail(f"run folder {run_dir} does not exist")
@@ -131,7 +206,7 @@ def eval_main(argv: list[str]) -> int:
 def sweep_main(argv: list[str]) -> int:
     from jaxrl import sweep
 
-    return sweep.sweep_main(argv)
+    return sweep.sweep_main(upgrade_bool_flags(argv, bool_flags(sweep.sweep)))
 
 
 def report_main(argv: list[str]) -> int:
@@ -140,13 +215,73 @@ def report_main(argv: list[str]) -> int:
     return report.report_main(argv)
 
 
-COMMANDS = {"train": train_main, "eval": eval_main, "sweep": sweep_main, "report": report_main}
+def list_main(argv: list[str]) -> int:
+    if _is_help(argv):
+        print(LIST_USAGE)
+        return 0
+    if len(argv) != 1 or argv[0] not in ("envs", "bonuses"):
+        return _fail(f"`jaxrl list` takes `envs` or `bonuses`, got {' '.join(argv) or 'nothing'}\n{LIST_USAGE}")
+    print(list_envs() if argv[0] == "envs" else list_bonuses())
+    return 0
+
+
+def list_envs() -> str:
+    import envs
+    from envs import registry
+
+    lines = ["Environments (`--env NAME`, `envs.make(NAME)`):", *(f"  {name}" for name in envs.registered())]
+    prefixes = sorted(getattr(registry, "_PREFIXES", {}))
+    if prefixes:
+        lines += ["Adapters (`--env PREFIX:ID`):", *(f"  {p}:<id>" for p in prefixes)]
+    return "\n".join(lines)
+
+
+def list_bonuses() -> str:
+    from jaxrl.bonuses import BONUSES
+
+    lines = ["Exploration bonuses (`--bonus NAME`, or two as 'a*b' / 'a+b'; options via `--bonus-kwargs KEY VALUE`):"]
+    for name, cls in BONUSES.items():
+        doc = (inspect.getdoc(cls) or "").split("\n\n")[0].replace("\n", " ")
+        lines.append(f"  {name}: {doc}")
+        docs = field_docstrings(cls)
+        for field in dataclasses.fields(cls) if dataclasses.is_dataclass(cls) else ():
+            if field.init and not field.name.startswith("_"):
+                default = field.default if field.default is not dataclasses.MISSING else "(required)"
+                help_text = f"  {docs[field.name]}" if field.name in docs else ""
+                lines.append(f"      {field.name}={default!r}{help_text}")
+    return "\n".join(lines)
+
+
+def field_docstrings(cls: type) -> dict[str, str]:
+    """The docstring under each field of a class (the convention tyro reads), by field name."""
+    import ast
+    import textwrap
+
+    try:
+        tree = ast.parse(textwrap.dedent(inspect.getsource(cls)))
+    except (OSError, TypeError, SyntaxError):
+        return {}
+    body = tree.body[0].body if tree.body and isinstance(tree.body[0], ast.ClassDef) else []
+    docs = {}
+    for node, after in zip(body, body[1:], strict=False):
+        if (
+            isinstance(node, ast.AnnAssign)
+            and isinstance(node.target, ast.Name)
+            and isinstance(after, ast.Expr)
+            and isinstance(after.value, ast.Constant)
+            and isinstance(after.value.value, str)
+        ):
+            docs[node.target.id] = " ".join(after.value.value.split())
+    return docs
+
+
+COMMANDS = {"train": train_main, "eval": eval_main, "sweep": sweep_main, "report": report_main, "list": list_main}
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] in ("-h", "--help"):
-        print(USAGE)
+        print(USAGE, file=sys.stdout if argv else sys.stderr)
         return 0 if argv else 2
     command, rest = argv[0], argv[1:]
     if command not in COMMANDS:

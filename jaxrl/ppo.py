@@ -32,37 +32,65 @@ from jaxrl.rollout import RolloutState, bootstrap_values, collect_rollout, summa
 
 @dataclasses.dataclass(frozen=True)
 class PPOConfig:
-    """PPO hyperparameters. Defaults are the classic CartPole setting (PureJaxRL / CleanRL)."""
+    """PPO hyperparameters. Defaults are the classic CartPole setting (PureJaxRL / CleanRL). Fields
+    marked [vmappable] may differ between the trials of one compiled program; the others are static."""
 
     env: str = "CartPole-v1"
+    """Environment name: see `jaxrl list envs` (also gymnax:<id> and minihack:<id>)."""
     env_kwargs: dict[str, int | float | bool | str] = dataclasses.field(default_factory=dict)
+    """Keyword arguments for envs.make, as KEY VALUE pairs (e.g. num_contexts 10)."""
     total_timesteps: int = 500_000
+    """Environment steps per trial (all environments together)."""
     num_envs: int = 4
+    """Parallel environments."""
     num_steps: int = 128
+    """Steps per environment in each rollout; a batch is num_envs * num_steps."""
     update_epochs: int = 4
+    """Passes over each batch."""
     num_minibatches: int = 4
+    """Minibatches per epoch."""
     # vmappable
     learning_rate: float = 2.5e-4
+    """Adam learning rate [vmappable]."""
     ent_coef: float = 0.01
+    """Entropy bonus coefficient [vmappable]."""
     vf_coef: float = 0.5
+    """Value loss coefficient [vmappable]."""
     clip_eps: float = 0.2
+    """PPO clipping range for the ratio (and the value, with clip_value_loss) [vmappable]."""
     gamma: float = 0.99
+    """Discount factor [vmappable]."""
     gae_lambda: float = 0.95
+    """GAE lambda [vmappable]."""
     max_grad_norm: float = 0.5
+    """Global gradient-norm clipping [vmappable]."""
     bonus_coef: float = 0.0
+    """Weight of the (normalised) exploration bonus added to the reward [vmappable]."""
     # static
     anneal_lr: bool = True
+    """Decay the learning rate linearly to 0 over the run."""
     normalize_advantages: bool = True
+    """Normalise advantages per minibatch."""
     clip_value_loss: bool = True
+    """Clip the value loss around the old values, as PPO2 does."""
     network: Literal["mlp", "gru"] = "mlp"
+    """Feed-forward actor-critic or a GRU (recurrent) one."""
     hidden_sizes: tuple[int, ...] = (64, 64)
+    """Widths of the actor's and critic's hidden layers (gru: the first is the layer before the GRU)."""
     activation: Literal["tanh", "relu", "gelu"] = "tanh"
+    """Activation of the hidden layers."""
     gru_size: int = 128
+    """GRU state size (network gru)."""
     action_head: Literal["auto", "categorical", "gaussian", "beta"] = "auto"
-    obs_keys: tuple[str, ...] = ()  # dict observations: the keys the policy reads (empty: all)
+    """Action distribution; auto: categorical for Discrete, gaussian for Box actions."""
+    obs_keys: tuple[str, ...] = ()
+    """Dict observations: the keys the policy reads (empty: all)."""
     bonus: str = "none"
+    """Exploration bonus: see `jaxrl list bonuses`; two combine as 'a*b' (product) or 'a+b' (sum)."""
     bonus_kwargs: dict[str, int | float | bool | str] = dataclasses.field(default_factory=dict)
+    """Options of the bonus, as KEY VALUE pairs (e.g. key position); `jaxrl list bonuses` lists them."""
     normalize_bonus: bool = True
+    """Divide the bonus by a running estimate of its standard deviation."""
 
     VMAPPABLE = frozenset(
         {

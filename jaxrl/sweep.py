@@ -719,11 +719,13 @@ def run_sweep(
     num_gpus: float | None = None,
     progress: bool = True,
     log: Callable[[str], None] = print,
+    run_overrides: Mapping[str, Any] | None = None,
 ) -> SweepResult:
     """Run every unfinished trial of a sweep, group after group (local) or as Ray tasks (ray).
 
     `runner(config, trial_specs, run_config) -> {name: outcome}` runs one group; by default
-    ``jaxrl.run.run_trials``. Tests pass a cheap fake with the same contract.
+    ``jaxrl.run.run_trials``. Tests pass a cheap fake with the same contract. ``run_overrides``
+    replaces fields of the file's ``run:`` section (the command line's logger options).
     """
     _, run_cls, spec_cls, default_runner = _training_api()
     runner = runner or default_runner
@@ -732,7 +734,7 @@ def run_sweep(
     _check_and_write_plan(plan, sweep_dir)
 
     run_fields = {f.name for f in dataclasses.fields(run_cls)}
-    run_kwargs = dict(plan.run_kwargs)
+    run_kwargs = {**plan.run_kwargs, **(run_overrides or {})}
     if "resume" in run_fields:
         run_kwargs["resume"] = True
     if "progress" in run_fields:
@@ -863,6 +865,11 @@ def sweep(
     num_cpus: float | None = None,
     num_gpus: float | None = None,
     progress: bool = True,
+    tensorboard: bool = False,
+    wandb: bool = False,
+    wandb_project: str | None = None,
+    wandb_entity: str | None = None,
+    wandb_group: str | None = None,
 ) -> int:
     """Run a sweep file: every unfinished trial, vmapped groups one after another or as Ray tasks.
 
@@ -876,9 +883,21 @@ def sweep(
         num_cpus: CPUs requested per group on Ray (overrides the file's resources).
         num_gpus: GPUs requested per group on Ray (fractions share a GPU).
         progress: show progress bars.
+        tensorboard: TensorBoard events in each trial's folder (also on with the file's run.tensorboard).
+        wandb: one Weights & Biases run per trial (also on with the file's run.wandb).
+        wandb_project: W&B project (default: the file's run.wandb_project, else jaxrl).
+        wandb_entity: W&B entity (default: the file's, else your default entity).
+        wandb_group: W&B group for every trial (default: <sweep>/<config>, grouping the seeds).
 
     Returns the exit status: 0 when every trial is done, 1 when some failed, 2 for an invalid file.
     """
+    logger_options = dict(
+        tensorboard=tensorboard or None,
+        wandb=wandb or None,
+        wandb_project=wandb_project,
+        wandb_entity=wandb_entity,
+        wandb_group=wandb_group,
+    )
     try:
         plan = load_plan(path)
         if dry_run:
@@ -893,6 +912,7 @@ def sweep(
             num_cpus=num_cpus,
             num_gpus=num_gpus,
             progress=progress,
+            run_overrides={k: v for k, v in logger_options.items() if v is not None},
         )
     except SweepError as exc:
         print(f"error: {exc}", file=sys.stderr)

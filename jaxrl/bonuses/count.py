@@ -127,8 +127,11 @@ class CountBonus:
     """Global count bonus 1/sqrt(N(psi(s_{t+1}))); see the module docstring."""
 
     key: str | None = "position"
+    """Observation key psi counts ("position", "message", ...); None: the whole observation."""
     table_size: int = 1 << 16
+    """Slots of the count table (states hash into it unless bounds are given)."""
     bounds: tuple[int, ...] | None = None
+    """Exact index for integer vectors with 0 <= v_i < bounds[i] (e.g. (W, H) for a position); None: hash."""
 
     def __post_init__(self) -> None:
         indexer = make_indexer(self.key, self.table_size, self.bounds)

@@ -138,12 +138,19 @@ class E3BBonus:
     """E3B; see the module docstring. ``ridge`` is lambda."""
 
     obs_keys: tuple[str, ...] | None = None
+    """Observation keys fed to the network (None: all leaves, flattened)."""
     hidden: tuple[int, ...] = (256,)
+    """Hidden widths of the embedding MLP phi."""
     embed_dim: int = 64
+    """Size of the embedding phi(s)."""
     inverse_hidden: int = 256
+    """Hidden width of the inverse-dynamics model."""
     learning_rate: float = 1e-4
+    """Adam learning rate of the bonus's own network."""
     train_steps: int = 1
+    """Full-batch training steps of the bonus's network per PPO update."""
     ridge: float = 0.1
+    """lambda: C starts at lambda I."""
 
     def __post_init__(self) -> None:
         embedding = self.embedding

@@ -54,9 +54,13 @@ class EpisodicCountBonus:
     """Per-episode count of psi(s_{t+1}): first-visit indicator or 1/sqrt(N_e)."""
 
     key: str | None = "position"
+    """Observation key psi counts ("position", "message", ...); None: the whole observation."""
     table_size: int = 4096
+    """Slots of the count table (states hash into it unless bounds are given)."""
     bounds: tuple[int, ...] | None = None
+    """Exact index for integer vectors with 0 <= v_i < bounds[i] (e.g. (W, H) for a position); None: hash."""
     mode: str = "first_visit"
+    """first_visit: 1 for a state new in this episode, else 0; inverse_sqrt: 1/sqrt(N_e)."""
 
     def __post_init__(self) -> None:
         indexer = make_indexer(self.key, self.table_size, self.bounds)

@@ -38,15 +38,25 @@ class NovelDBonus:
     """NovelD; RND options (obs_keys ... squared) and episodic-count options (key, table_size, bounds)."""
 
     scale: float = 0.1
+    """c in max(n(s') - c n(s), 0)."""
     obs_keys: tuple[str, ...] | None = None
+    """Observation keys fed to the network (None: all leaves, flattened)."""
     hidden: tuple[int, ...] = (256, 256)
+    """Hidden widths of the RND target and predictor MLPs."""
     output_dim: int = 64
+    """Output size of the RND networks."""
     learning_rate: float = 1e-4
+    """Adam learning rate of the bonus's own network."""
     train_steps: int = 1
+    """Full-batch training steps of the bonus's network per PPO update."""
     squared: bool = False
+    """Squared RND prediction error instead of its L2 norm."""
     key: str | None = "position"
+    """Observation key of the episodic first-visit count; None: the whole observation."""
     table_size: int = 4096
+    """Slots of the count table (states hash into it unless bounds are given)."""
     bounds: tuple[int, ...] | None = None
+    """Exact index for integer vectors with 0 <= v_i < bounds[i] (e.g. (W, H) for a position); None: hash."""
 
     def __post_init__(self) -> None:
         if not self.scale >= 0:

@@ -40,11 +40,17 @@ class RNDBonus:
     """RND bonus from s_{t+1}; see the module docstring."""
 
     obs_keys: tuple[str, ...] | None = None
+    """Observation keys fed to the network (None: all leaves, flattened)."""
     hidden: tuple[int, ...] = (256, 256)
+    """Hidden widths of the target and predictor MLPs."""
     output_dim: int = 64
+    """Output size of the target and predictor."""
     learning_rate: float = 1e-4
+    """Adam learning rate of the bonus's own network."""
     train_steps: int = 1
+    """Full-batch training steps of the bonus's network per PPO update."""
     squared: bool = False
+    """Squared prediction error (the paper) instead of its L2 norm (the authors' code)."""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "obs_keys", as_key_tuple(self.obs_keys))
