@@ -227,3 +227,28 @@ def test_missing_logger_package_is_refused_before_any_file_is_written(tmp_path, 
     with pytest.raises(ImportError, match=r"--wandb needs wandb: pip install 'jaxrl-research\[wandb\]'"):
         train_run(PPOConfig(**SMALL), RunConfig(out=str(tmp_path / "run"), progress=False, wandb=True))
     assert not (tmp_path / "run").exists()
+
+
+def test_wandb_resumed_trial_continues_its_run(tmp_path, monkeypatch):
+    wandb = pytest.importorskip("wandb")
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    monkeypatch.setenv("WANDB_CONFIG_DIR", str(tmp_path / "wandb-config"))
+    trial = TrialSpec("seed=0", 0, {}, tmp_path / "run")
+    trial.out_dir.mkdir()
+    run = RunConfig(wandb=True, wandb_project="proj")
+    ids = []
+    for resume_step in (None, 128, None):  # a run, its resume, then a new run in the same folder
+        opened = loggers.open_trial_loggers(run, PPOConfig(), [trial], resume_step)
+        opened["seed=0"].log(256, {"step": 256, "loss": 1.0})
+        loggers.close_loggers(opened)
+        ids.append(json.loads((trial.out_dir / loggers.WANDB_IDS_FILE).read_text())["run/seed=0"])
+    wandb.teardown()
+    assert ids[0] == ids[1] != ids[2], ids
+    written = {
+        r.run.run_id
+        for path in (trial.out_dir / "wandb").glob("offline-run-*/run-*.wandb")
+        for r in _wandb_records(path)
+        if r.WhichOneof("record_type") == "run"
+    }
+    assert written == {ids[0], ids[2]}
