@@ -312,10 +312,29 @@ def domain_scores(metrics: dict, sweep: dict) -> dict:
     }
 
 
-def verdict_lines(results: dict, sweep: dict) -> list[str]:
-    """The claims judged from the per-seed scores (``jaxrl.barfi.verdicts``); each number is checkable
-    against scores.csv."""
-    judged = {d: judge_domain(domain_scores(m, sweep)) for d, m in results.items()}
+def scores_from_csv(path: Path) -> dict[str, dict]:
+    """Per-domain per-seed scores from a scores.csv this script wrote (for ``--rejudge``)."""
+    with open(path, newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    if not rows:
+        raise SystemExit(f"{path} has no rows")
+    by_domain: dict[str, dict] = {}
+    for row in sorted(rows, key=lambda r: int(r["seed"])):
+        cell = by_domain.setdefault(row["domain"], {}).setdefault(
+            (row["method"], row["heuristic"]), {"final": [], "auc": []}
+        )
+        cell["final"].append(float(row["final_primary_return"]))
+        cell["auc"].append(float(row["mean_primary_return"]))
+    return {
+        d: {k: {n: np.asarray(v) for n, v in cell.items()} for k, cell in cells.items()}
+        for d, cells in by_domain.items()
+    }
+
+
+def verdict_lines(scores: dict[str, dict]) -> list[str]:
+    """The claims judged from per-domain per-seed scores (``jaxrl.barfi.verdicts``); each number is
+    checkable against scores.csv."""
+    judged = {d: judge_domain(s) for d, s in scores.items()}
     name = lambda d: d.removeprefix("BARFI-")
     lines = [
         "Every comparison below is paired by seed: the IQM of the per-seed differences (a - b) with a 95% "
@@ -435,7 +454,7 @@ def write_summary(
         "(including the warm-up on the naive sum, which the learned blends share). Evaluation seeds: "
         f"{args.seeds}.",
         "",
-        *verdict_lines(results, sweep),
+        *verdict_lines({d: domain_scores(m, sweep) for d, m in results.items()}),
         "",
         "## Table",
         "",
@@ -546,6 +565,12 @@ def main() -> None:
         "--inner-learner", choices=INNER_LEARNERS, default=None, help="override the sweep's config.inner_learner"
     )
     parser.add_argument(
+        "--rejudge",
+        type=Path,
+        default=None,
+        help="judge the claims again from DIR/scores.csv (no training) and write DIR/verdicts.md",
+    )
+    parser.add_argument(
         "--schedule",
         choices=SCHEDULES,
         default=None,
@@ -554,6 +579,20 @@ def main() -> None:
     args = parser.parse_args()
     if args.quick:
         args.size = "quick"
+    if args.rejudge:
+        lines = [
+            f"# BARFI verdicts, judged again from `{args.rejudge.name}/scores.csv`",
+            "",
+            f"Command: `python experiments/behavior_alignment.py --rejudge {args.rejudge}`. Git commit "
+            f"`{git_revision()}`. No training: the per-seed scores of the run in this folder (its setup is in "
+            "its summary.md) judged by `jaxrl.barfi.verdicts`, which adds the comparison of each learned blend "
+            "with the same blend without a heuristic.",
+            "",
+            *verdict_lines(scores_from_csv(args.rejudge / "scores.csv")),
+        ]
+        (args.rejudge / "verdicts.md").write_text("\n".join(lines) + "\n")
+        print("\n".join(lines))
+        return
     args.pinned = len(os.sched_getaffinity(0)) < (os.cpu_count() or 1)
 
     sweep = yaml.safe_load(args.sweep.read_text())
