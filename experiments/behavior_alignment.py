@@ -91,15 +91,17 @@ def run_program(
     )
 
 
-def regulariser_grid(sweep: dict, domain: str) -> list[tuple[float, float]]:
-    grid = sweep["regulariser_grid"][domain]
+def regulariser_grid(sweep: dict, size: dict, domain: str) -> list[tuple[float, float]]:
+    """The domain's grid: the size's ``regulariser_grid`` (a documented subset) if it has one, else the
+    sweep's (the official grid)."""
+    grid = {**sweep["regulariser_grid"], **size.get("regulariser_grid", {})}[domain]
     return [(float(g), float(r)) for g in grid["gamma_l2"] for r in grid["reward_l2"]]
 
 
 def tune_regulariser(domain: str, sweep: dict, size: dict, root_seed: int) -> dict:
     """Every grid point x learned method x heuristic on the held-out tuning seeds; the chosen point."""
     config = size_config(domain, sweep, size)
-    grid = regulariser_grid(sweep, domain)
+    grid = regulariser_grid(sweep, size, domain)
     learned = [m for m in sweep["methods"] if m in LEARNED]
     heuristics = sweep["heuristics"]
     hyper = {k: v for k, v in sweep["hyper"].items() if k not in ("gamma_l2", "reward_l2")}
@@ -421,7 +423,8 @@ def write_summary(
         "The outer objective is J(theta(phi)) - gamma_L2 * gamma_phi - reward_L2 * (||W|| + ||c||), where "
         "the authors' code puts them: the discount term on gamma_phi itself (favouring shorter horizons), "
         "the reward term on the norms of the blend head's parameter tensors (weights and bias). The grid "
-        "is the authors' (`regulariser_grid` in the sweep, from their `PaperPlots/*/barfineumann.json`). "
+        "is the authors' (`regulariser_grid` in the sweep, from their `PaperPlots/*/barfineumann.json`), "
+        "or a subset of it where the size says so (below). "
         "**Rule, fixed before the evaluation:** per domain, run every grid point x learned method x "
         "heuristic on the tuning seeds (a separate root key, not the evaluation seeds), and use the point "
         "with the highest mean AUC over all of those runs, once for the whole domain.",
@@ -437,8 +440,14 @@ def write_summary(
                 f"| {domain.removeprefix('BARFI-')} | {g:g} | {r:g} | {t['auc'][gi].mean():.2f} | "
                 f"{' | '.join(per_h)} | {'**yes**' if (g, r) == t['chosen'] else ''} |"
             )
+    subsets = size_grid_subsets(sweep, args.size, tuning)
     lines += [
         "",
+        *(
+            [f"Grid subsets (the size's `regulariser_grid`, to fit this CPU): {subsets}.", ""]
+            if subsets
+            else ["The full official grid for every domain.", ""]
+        ),
         "Tuning seeds per domain: "
         + ", ".join(f"{d.removeprefix('BARFI-')} {t['auc'].shape[-1]}" for d, t in tuning.items())
         + ". Chosen: "
@@ -546,6 +555,17 @@ def write_summary(
             "results."
         )
     (out / "summary.md").write_text("\n".join(lines) + "\n")
+
+
+def size_grid_subsets(sweep: dict, size_name: str, tuning: dict) -> str:
+    """The domains whose grid at this size is a subset of the official one, described; '' if none."""
+    subset = sweep["sizes"][size_name].get("regulariser_grid", {})
+    return "; ".join(
+        f"{d.removeprefix('BARFI-')} gamma_L2 {subset[d]['gamma_l2']} x reward_L2 {subset[d]['reward_l2']} "
+        f"of the official {sweep['regulariser_grid'][d]['gamma_l2']} x {sweep['regulariser_grid'][d]['reward_l2']}"
+        for d in tuning
+        if d in subset
+    )
 
 
 def write_tuning(out: Path, tuning: dict) -> None:
