@@ -15,6 +15,8 @@ from envs.barfi.gridworld import GridWorldState
 from envs.classic.cartpole import CartPoleState
 from envs.classic.mountain_car import MountainCarState
 from jaxrl.barfi.blend import (
+    BlendParams,
+    blend_regulariser,
     blend_reward,
     discounted_returns,
     init_blend,
@@ -143,6 +145,24 @@ def test_blend_starts_at_the_naive_sum() -> None:
         blend = init_blend(num_features)
         np.testing.assert_allclose(blend_reward(blend, features[:, :num_features], r_p, r_aux), r_p + r_aux)
         np.testing.assert_allclose(learned_discount(blend), 1 / (1 + np.exp(-4.6)), rtol=1e-6)
+
+
+def test_regulariser_matches_the_authors_placement() -> None:
+    """gamma_L2 * sigmoid(psi) + reward_L2 * (||W||_F + ||c||): values and gradients against a direct
+    computation; at W = 0 (the start) the gradient is finite (0 for W), not NaN."""
+    rng = np.random.default_rng(7)
+    weights, bias, psi = rng.normal(size=(5, 2)), np.array([0.3, -1.2]), 2.0
+    blend = BlendParams(jnp.asarray(weights, jnp.float32), jnp.asarray(bias, jnp.float32), jnp.float32(psi))
+    sigmoid = 1 / (1 + np.exp(-psi))
+    expected = 4.0 * sigmoid + 0.5 * (np.sqrt((weights**2).sum()) + np.sqrt((bias**2).sum()))
+    np.testing.assert_allclose(blend_regulariser(blend, 4.0, 0.5), expected, rtol=1e-5)
+    grad = jax.grad(blend_regulariser)(blend, 4.0, 0.5)
+    np.testing.assert_allclose(grad.weights, 0.5 * weights / np.sqrt((weights**2).sum()), rtol=1e-5)
+    np.testing.assert_allclose(grad.bias, 0.5 * bias / np.sqrt((bias**2).sum()), rtol=1e-5)
+    np.testing.assert_allclose(grad.psi, 4.0 * sigmoid * (1 - sigmoid), rtol=1e-5)
+    start = jax.grad(blend_regulariser)(init_blend(5), 1.0, 1.0)
+    np.testing.assert_array_equal(start.weights, 0.0)
+    np.testing.assert_allclose(start.bias, [0.0, 1.0])  # c = (0, 1): pulls phi_2's constant toward 0
 
 
 # --- the domains --------------------------------------------------------------------------------
@@ -286,6 +306,75 @@ def test_trainer_vmaps_methods_and_seeds_deterministically() -> None:
     assert not np.allclose(state.blend.weights[1], state.blend.weights[3])
     # Same key: the first batch (before any update) is identical across methods.
     np.testing.assert_array_equal(metrics["primary_return"][:, 0], metrics["primary_return"][0, 0].repeat(4))
+
+
+def _replay_config(**overrides) -> BarfiConfig:
+    settings = dict(
+        env="BARFI-GridWorld",
+        schedule="replay",
+        horizon=10,
+        warmup_updates=3,
+        outer_updates=4,
+        inner_per_outer=2,
+        replay_buffer=8,
+        episodes_per_outer=3,
+        hessian_batch=4,
+        unroll_steps=2,
+        neumann_max_terms=2,
+        outer_gradient="switch",
+    )
+    return BarfiConfig(**{**settings, **overrides})
+
+
+def test_replay_schedule_runs_every_method_deterministically() -> None:
+    """The authors' schedule: 3 warm-up episodes, then 4 x 3 fresh episodes into a FIFO buffer of 8
+    (15 episodes: it wraps); the baseline's blend stays put, the learned ones move."""
+    config = _replay_config()
+    assert config.episodes_per_run == 3 + 4 * 3 and config.total_inner_updates == 3 + 4 * 2
+    methods = ["naive", "implicit", "first_order", "unrolled"]
+    hypers = [method_hyper(m, "misleading", neumann_terms=2, gamma_l2=1.0, reward_l2=0.06) for m in methods]
+    hyper = jax.tree.map(lambda *xs: jnp.stack(xs), *hypers)
+    keys = jnp.stack([jax.random.key(0)] * len(methods))
+    train = jax.jit(jax.vmap(make_train(config).train))
+    state, metrics = train(keys, hyper)
+    _, again = train(keys, hyper)
+    for name, values in metrics.items():
+        assert values.shape == (len(methods), config.total_inner_updates), name
+        np.testing.assert_array_equal(values, again[name])
+    np.testing.assert_array_equal(state.buffer_filled, 8)
+    np.testing.assert_array_equal(state.buffer_head, 15 % 8)
+    assert state.buffer.obs.shape == (len(methods), 8, 10, 2)
+    # Every slot holds a real episode (its first step is alive) once the buffer has wrapped.
+    assert bool(state.buffer.alive[:, :, 0].all())
+    np.testing.assert_array_equal(state.blend.bias[0], init_blend(16).bias)
+    for i in (1, 2, 3):
+        assert not np.allclose(state.blend.weights[i], 0.0)
+    # Within an outer iteration every inner update reports the same fresh episodes.
+    main = metrics["primary_return"][:, config.warmup_updates :].reshape(len(methods), 4, 2)
+    np.testing.assert_array_equal(main[..., 0], main[..., 1])
+
+
+def test_discount_regulariser_shortens_the_learned_horizon() -> None:
+    """The same runs with gamma_L2 = 16 end with a smaller gamma_phi than with gamma_L2 = 0 (the
+    penalty is subtracted from the outer objective: it must push gamma_phi down, not up)."""
+    config = _replay_config(outer_updates=6)
+    hypers = [method_hyper("implicit", "good", neumann_terms=2, gamma_l2=g) for g in (0.0, 16.0)]
+    hyper = jax.tree.map(lambda *xs: jnp.stack(xs), *hypers)
+    state, metrics = jax.jit(jax.vmap(make_train(config).train))(jnp.stack([jax.random.key(1)] * 2), hyper)
+    # gamma_phi after each outer update (the first inner update of each outer iteration reports it).
+    trace = np.asarray(metrics["gamma_phi"][:, config.warmup_updates :: config.inner_per_outer])
+    free, penalised = trace[:, -1]
+    assert np.all(np.diff(trace[1]) < 0), trace[1]  # every step goes down: the penalty dominates
+    assert penalised < min(free, 1 / (1 + np.exp(-4.6))) - 0.001, (free, penalised)
+
+
+def test_replay_schedule_refuses_ppo_and_a_too_small_buffer() -> None:
+    with pytest.raises(ValueError, match="PPO"):
+        BarfiConfig(schedule="replay", inner_learner="ppo")
+    with pytest.raises(ValueError, match="replay_buffer"):
+        BarfiConfig(schedule="replay", replay_buffer=3, episodes_per_outer=3)
+    with pytest.raises(ValueError, match="schedule"):
+        BarfiConfig(schedule="offline")
 
 
 @pytest.mark.slow

@@ -7,6 +7,7 @@ BARFI's blended reward on state features f(s):
 started at W = 0, c = (0, 1), so that r_phi begins as the naive sum r_p + r_aux. With no features
 (``num_features=0``) this is the paper's state-independent form (b1 - 1) + r_p + b3 * r_aux with
 b1 = c_1 + 1 and b3 = c_2. The learned discount is gamma_phi = sigmoid(psi), psi0 = 4.6 (about 0.99).
+The regularisers (``blend_regulariser``) are placed as in the authors' code.
 """
 
 from __future__ import annotations
@@ -40,9 +41,7 @@ def blend_heads(blend: BlendParams, features: jax.Array) -> tuple[jax.Array, jax
     return heads[..., 0], heads[..., 1]
 
 
-def blend_reward(
-    blend: BlendParams, features: jax.Array, r_primary: jax.Array, r_aux: jax.Array
-) -> jax.Array:
+def blend_reward(blend: BlendParams, features: jax.Array, r_primary: jax.Array, r_aux: jax.Array) -> jax.Array:
     phi_1, phi_2 = blend_heads(blend, features)
     return phi_1 + r_primary + phi_2 * r_aux
 
@@ -51,19 +50,26 @@ def learned_discount(blend: BlendParams) -> jax.Array:
     return jax.nn.sigmoid(blend.psi)
 
 
-def blend_regulariser(
-    blend: BlendParams, features: jax.Array, mask: jax.Array, gamma_l2: jax.Array, reward_l2: jax.Array
-) -> jax.Array:
-    """``gamma_L2 * gamma_phi + reward_L2 * mean_s ||[phi_1(s), phi_2(s)]||^2`` over the masked states.
+def parameter_norm(x: jax.Array) -> jax.Array:
+    """The Euclidean (Frobenius) norm of an array, with gradient 0 at 0 (where the norm has no gradient;
+    the blend's weights start at 0, and ``jnp.linalg.norm`` would give NaN there)."""
+    squared = jnp.sum(x**2)
+    nonzero = squared > 0
+    return jnp.where(nonzero, jnp.sqrt(jnp.where(nonzero, squared, 1.0)), 0.0)
 
-    Subtracted from the outer objective: the first term favours shorter horizons, the second keeps the
-    blend's outputs small. (The sheet writes ||phi||^2; we read phi as the head's outputs on visited
-    states.)
+
+def blend_regulariser(blend: BlendParams, gamma_l2: jax.Array, reward_l2: jax.Array) -> jax.Array:
+    """``gamma_L2 * gamma_phi + reward_L2 * (||W|| + ||c||)``: subtracted from the outer objective.
+
+    Where the authors' code puts them (``BarfiNeumann.outer_Neumann``): the discount term is on the
+    discount's *output* gamma_phi ("don't want gamma param to go to zero; want gamma output to go to
+    zero"), so it favours shorter horizons; the reward term is ``utils.L2_reg(align_rewards)``, the sum
+    over the blend head's parameter tensors (weights and bias) of each tensor's norm -- the norm, not
+    its square, and on the parameters, not on the head's outputs. Penalising the bias pulls phi_2's
+    constant part from its start at 1 toward 0 (and phi_1's toward 0).
     """
-    phi_1, phi_2 = blend_heads(blend, features)
-    mask = mask.astype(jnp.float32)
-    mean_sq = jnp.sum((phi_1**2 + phi_2**2) * mask) / jnp.maximum(jnp.sum(mask), 1.0)
-    return gamma_l2 * learned_discount(blend) + reward_l2 * mean_sq
+    reward_norm = parameter_norm(blend.weights) + parameter_norm(blend.bias)
+    return gamma_l2 * learned_discount(blend) + reward_l2 * reward_norm
 
 
 def potential_shaped_reward(

@@ -1,14 +1,26 @@
 """BARFI's bi-level training loop: an inner learner (REINFORCE, or PPO with ``inner_learner="ppo"``) on a
 blended reward, and outer updates of the blend and the discount toward the primary return.
 
-Schedule (as in the authors' code): ``warmup_updates`` inner updates on the naive sum r_p + r_aux;
-then ``outer_updates`` times: one outer update of the blend, followed by ``inner_per_outer`` inner
-updates. Each inner update collects ``num_episodes`` fresh on-policy episodes and takes one RMSprop
-step of REINFORCE on them (or one PPO update: ``ppo_epochs`` x ``ppo_minibatches`` clipped-surrogate
-steps with GAE advantages from a linear critic; see ``jaxrl.barfi.ppo``); the episodes also go into a
-small buffer (the last ``buffer_batches`` batches). An outer update takes v = grad_theta J (the primary
-return, gamma = 0.99) on the latest batch and the Hessian and mixed terms on the whole buffer, of the
-inner learner's objective (the REINFORCE surrogate, or PPO's clipped surrogate at theta_old = theta).
+Two inner schedules (``BarfiConfig.schedule``):
+
+- ``"replay"``, the authors' code's (``BarfiNeumann.optimize``): ``warmup_updates`` inner updates on the
+  naive sum, each on one fresh episode; then ``outer_updates`` times: collect ``episodes_per_outer``
+  (delta = 3) fresh on-policy episodes into a FIFO buffer of the last ``replay_buffer`` (1,000)
+  episodes, one outer update, then ``inner_per_outer`` (15) inner updates, each one RMSprop step of
+  REINFORCE on ``replay_batch`` (1) episode drawn uniformly from the buffer (off-policy, no importance
+  weights, as in their code). The outer update takes v = grad_theta J (the primary return, gamma = 0.99)
+  on the delta fresh episodes and the Hessian and mixed terms on ``hessian_batch`` (15) episodes drawn
+  from the buffer without those delta. Differences from their code: their warm-up is one naive-sum
+  update per 3 episodes for the first ~155 episodes followed by 165 buffer updates on the initial blend
+  (ours: 150 naive-sum updates on one fresh episode each); their v batch has delta + 1 episodes (an
+  off-by-one in ``sample_last``). Per-update metrics are those of the latest fresh episodes.
+- ``"fresh"`` (our earlier schedule, and the one PPO needs): the same warm-up and outer/inner
+  structure, but each inner update collects ``num_episodes`` fresh on-policy episodes and takes one
+  RMSprop step of REINFORCE on them (or one PPO update: ``ppo_epochs`` x ``ppo_minibatches``
+  clipped-surrogate steps with GAE advantages from a linear critic; see ``jaxrl.barfi.ppo``); the
+  episodes also go into a small buffer (the last ``buffer_batches`` batches). An outer update takes v on
+  the latest batch and the Hessian and mixed terms on the whole buffer, of the inner learner's objective
+  (the REINFORCE surrogate, or PPO's clipped surrogate at theta_old = theta).
 
 Every method gets the same budget of inner updates and environment steps; the baselines (primary
 reward only, naive sum, potential-based shaping) simply skip the outer updates. All hyperparameters
@@ -60,6 +72,7 @@ METHODS = ("primary", "naive", "shaping", "implicit", "first_order", "unrolled")
 REWARD_MODES = ("primary", "naive", "shaping", "learned")
 OUTER_GRADIENTS = ("none", "implicit", "unrolled", "switch")
 INNER_LEARNERS = ("reinforce", "ppo")
+SCHEDULES = ("fresh", "replay")
 
 
 def outer_gradient_of(method: str) -> str:
@@ -75,7 +88,12 @@ class BarfiConfig:
 
     env: str = "BARFI-GridWorld"
     horizon: int | None = None  # None: the domain's own (50, 500, 2000)
-    num_episodes: int = 8  # episodes per inner update
+    schedule: str = "fresh"  # "fresh" | "replay" (the authors' code's; see the module docstring)
+    num_episodes: int = 8  # fresh: episodes per inner update
+    replay_buffer: int = 1000  # replay: episodes kept (FIFO)
+    replay_batch: int = 1  # replay: episodes per inner update, drawn from the buffer
+    episodes_per_outer: int = 3  # replay: fresh on-policy episodes per outer update (delta); v uses them
+    hessian_batch: int = 15  # replay: buffer episodes (not the latest delta) for the Hessian and mixed terms
     warmup_updates: int = 150
     outer_updates: int = 20
     inner_per_outer: int = 15
@@ -99,6 +117,14 @@ class BarfiConfig:
             raise ValueError(f"outer_gradient must be one of {OUTER_GRADIENTS}, got {self.outer_gradient!r}")
         if self.inner_learner not in INNER_LEARNERS:
             raise ValueError(f"inner_learner must be one of {INNER_LEARNERS}, got {self.inner_learner!r}")
+        if self.schedule not in SCHEDULES:
+            raise ValueError(f"schedule must be one of {SCHEDULES}, got {self.schedule!r}")
+        if self.schedule == "replay" and self.inner_learner == "ppo":
+            raise ValueError('schedule="replay" trains on replayed off-policy episodes; PPO needs schedule="fresh"')
+        if self.schedule == "replay" and self.replay_buffer <= self.episodes_per_outer:
+            raise ValueError(
+                f"replay_buffer ({self.replay_buffer}) must exceed episodes_per_outer ({self.episodes_per_outer})"
+            )
         if self.ppo_minibatches > 0 and self.num_episodes % self.ppo_minibatches:
             raise ValueError(f"ppo_minibatches ({self.ppo_minibatches}) must divide num_episodes ({self.num_episodes})")
         for name in (
@@ -108,6 +134,10 @@ class BarfiConfig:
             "buffer_batches",
             "ppo_epochs",
             "ppo_minibatches",
+            "replay_buffer",
+            "replay_batch",
+            "episodes_per_outer",
+            "hessian_batch",
         ):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
@@ -120,6 +150,13 @@ class BarfiConfig:
     @property
     def total_inner_updates(self) -> int:
         return self.warmup_updates + self.outer_updates * self.inner_per_outer
+
+    @property
+    def episodes_per_run(self) -> int:
+        """Environment episodes one run collects (each at most ``horizon`` steps)."""
+        if self.schedule == "replay":
+            return self.warmup_updates * self.replay_batch + self.outer_updates * self.episodes_per_outer
+        return self.total_inner_updates * self.num_episodes
 
 
 @struct.dataclass
@@ -163,8 +200,10 @@ class RunnerState(NamedTuple):
     critic: jax.Array  # PPO's linear value head; unused (zero) with REINFORCE; outside theta
     blend: BlendParams
     blend_opt: Any
-    buffer: Batch  # leaves (buffer_batches, E, T, ...); index 0 is the latest batch
+    buffer: Batch  # fresh: leaves (buffer_batches, E, T, ...), index 0 the latest; replay: (replay_buffer, T, ...)
     key: jax.Array
+    buffer_head: jax.Array  # replay: the slot the next episode goes to (0 with the fresh schedule)
+    buffer_filled: jax.Array  # replay: episodes stored so far, at most replay_buffer
 
 
 class Trainer(NamedTuple):
@@ -242,21 +281,44 @@ def make_train(config: BarfiConfig) -> Trainer:
     def init(key: jax.Array) -> RunnerState:
         theta = init_policy(num_features, num_actions)
         blend = init_blend(num_features if config.state_blend else 0)
+        lead = (config.buffer_batches, config.num_episodes) if config.schedule == "fresh" else (config.replay_buffer,)
         empty = Batch(
-            obs=jnp.zeros((config.buffer_batches, config.num_episodes, horizon, *obs_shape), jnp.float32),
-            action=jnp.zeros((config.buffer_batches, config.num_episodes, horizon), jnp.int32),
-            r_primary=jnp.zeros((config.buffer_batches, config.num_episodes, horizon), jnp.float32),
-            r_aux=jnp.zeros((config.buffer_batches, config.num_episodes, horizon), jnp.float32),
-            alive=jnp.zeros((config.buffer_batches, config.num_episodes, horizon), bool),
+            obs=jnp.zeros((*lead, horizon, *obs_shape), jnp.float32),
+            action=jnp.zeros((*lead, horizon), jnp.int32),
+            r_primary=jnp.zeros((*lead, horizon), jnp.float32),
+            r_aux=jnp.zeros((*lead, horizon), jnp.float32),
+            alive=jnp.zeros((*lead, horizon), bool),
         )
         critic = init_critic(num_features)
-        return RunnerState(theta, rmsprop().init(theta), critic, blend, rmsprop().init(blend), empty, key)
+        zero = jnp.int32(0)
+        return RunnerState(theta, rmsprop().init(theta), critic, blend, rmsprop().init(blend), empty, key, zero, zero)
 
-    def inner_update(state: RunnerState, hyper: BarfiHyper) -> tuple[RunnerState, dict[str, jax.Array]]:
-        env_params = base_params.replace(heuristic=hyper.heuristic)
-        key, key_collect = jax.random.split(state.key)
-        batch = collect_episodes(env, env_params, state.theta, key_collect, config.num_episodes, horizon, features_fn)
-        features = features_fn(batch.obs)
+    def store(state: RunnerState, batch: Batch) -> RunnerState:
+        """Put a batch of episodes (leaves ``(E, T, ...)``) into the buffer."""
+        if config.schedule == "fresh":
+            buffer = jax.tree.map(lambda b, x: jnp.concatenate([x[None], b[:-1]]), state.buffer, batch)
+            return state._replace(buffer=buffer)
+        count = batch.action.shape[0]
+        slots = (state.buffer_head + jnp.arange(count)) % config.replay_buffer
+        buffer = jax.tree.map(lambda b, x: b.at[slots].set(x), state.buffer, batch)
+        return state._replace(
+            buffer=buffer,
+            buffer_head=(state.buffer_head + count) % config.replay_buffer,
+            buffer_filled=jnp.minimum(state.buffer_filled + count, config.replay_buffer),
+        )
+
+    def sample_replay(state: RunnerState, key: jax.Array, count: int, skip_latest: int = 0) -> Batch:
+        """``count`` episodes drawn uniformly (with replacement) from the replay buffer, leaving out the
+        ``skip_latest`` most recent (as the authors' ``sample`` and ``sample_wo_last``)."""
+        available = jnp.maximum(state.buffer_filled - skip_latest, 1)
+        age = skip_latest + jax.random.randint(key, (count,), 0, available)
+        slots = (state.buffer_head - 1 - age) % config.replay_buffer
+        return jax.tree.map(lambda b: b[slots], state.buffer)
+
+    def learn(
+        state: RunnerState, batch: Batch, features: jax.Array, hyper: BarfiHyper, key: jax.Array
+    ) -> tuple[RunnerState, dict[str, jax.Array]]:
+        """One inner update of the learner on ``batch`` under the reward mode's reward."""
         rewards, gamma = inner_rewards(state.blend, batch, features, hyper.reward_mode)
         learner_metrics = {}
         if config.inner_learner == "reinforce":
@@ -271,7 +333,7 @@ def make_train(config: BarfiConfig) -> Trainer:
                 state.theta,
                 state.theta_opt,
                 state.critic,
-                jax.random.fold_in(key_collect, 1),  # REINFORCE's random stream stays as it was
+                key,
                 features,
                 batch.action,
                 rewards,
@@ -286,29 +348,42 @@ def make_train(config: BarfiConfig) -> Trainer:
                 minibatches=config.ppo_minibatches,
                 normalise=config.ppo_normalise_advantages,
             )
-        buffer = jax.tree.map(lambda b, x: jnp.concatenate([x[None], b[:-1]]), state.buffer, batch)
+        return state._replace(theta=theta, theta_opt=theta_opt, critic=critic), learner_metrics
+
+    def episode_metrics(blend: BlendParams, batch: Batch, features: jax.Array) -> dict[str, jax.Array]:
         alive = batch.alive.astype(jnp.float32)
-        phi_1, phi_2 = blend_heads(state.blend, blend_features(features))
+        phi_1, phi_2 = blend_heads(blend, blend_features(features))
         num_alive = jnp.maximum(alive.sum(), 1.0)
-        metrics = {
+        return {
             "primary_return": jnp.mean(jnp.sum(batch.r_primary * alive, axis=-1)),
             "aux_return": jnp.mean(jnp.sum(batch.r_aux * alive, axis=-1)),
             "episode_length": jnp.mean(alive.sum(axis=-1)),
-            "gamma_phi": learned_discount(state.blend),
+            "gamma_phi": learned_discount(blend),
             "phi_1": jnp.sum(phi_1 * alive) / num_alive,
             "phi_2": jnp.sum(phi_2 * alive) / num_alive,
-            **learner_metrics,
         }
-        return RunnerState(theta, theta_opt, critic, state.blend, state.blend_opt, buffer, key), metrics
 
-    def outer_update(state: RunnerState, hyper: BarfiHyper) -> RunnerState:
-        latest = jax.tree.map(lambda x: x[0], state.buffer)
-        buffer = jax.tree.map(lambda x: x.reshape(-1, *x.shape[2:]), state.buffer)
-        buffer_features = features_fn(buffer.obs)
+    def fresh_update(
+        state: RunnerState, hyper: BarfiHyper, num_episodes: int
+    ) -> tuple[RunnerState, dict[str, jax.Array]]:
+        """Collect ``num_episodes`` on-policy episodes, learn on them, and store them."""
+        env_params = base_params.replace(heuristic=hyper.heuristic)
+        key, key_collect = jax.random.split(state.key)
+        batch = collect_episodes(env, env_params, state.theta, key_collect, num_episodes, horizon, features_fn)
+        features = features_fn(batch.obs)
+        # PPO's minibatch key: REINFORCE's random stream stays as it was before PPO existed.
+        learned, learner_metrics = learn(state, batch, features, hyper, jax.random.fold_in(key_collect, 1))
+        metrics = {**episode_metrics(state.blend, batch, features), **learner_metrics}
+        return store(learned._replace(key=key), batch), metrics
+
+    def outer_update(state: RunnerState, latest: Batch, curvature: Batch, hyper: BarfiHyper) -> RunnerState:
+        """One outer step of the blend: v on ``latest``, the Hessian and mixed terms on ``curvature``
+        (both leaves ``(E, T, ...)``)."""
+        curvature_features = features_fn(curvature.obs)
 
         def inner_objective(theta: jax.Array, blend: BlendParams) -> jax.Array:
             # PPO: theta_old is the current policy (the implicit gradient evaluates at theta = theta_old).
-            return learner_objective(theta, blend, state.critic, state.theta, buffer, buffer_features, hyper)
+            return learner_objective(theta, blend, state.critic, state.theta, curvature, curvature_features, hyper)
 
         def implicit_gradient() -> BlendParams:
             v = jax.grad(primary_objective)(state.theta, latest)
@@ -345,9 +420,7 @@ def make_train(config: BarfiConfig) -> Trainer:
             grad_blend = jax.tree.map(
                 lambda u, i: jnp.where(hyper.unrolled, u, i), unrolled_gradient(), implicit_gradient()
             )
-        grad_reg = jax.grad(blend_regulariser)(
-            state.blend, blend_features(buffer_features), buffer.alive, hyper.gamma_l2, hyper.reward_l2
-        )
+        grad_reg = jax.grad(blend_regulariser)(state.blend, hyper.gamma_l2, hyper.reward_l2)
         grad_blend = jax.tree.map(lambda g, r: g - r, grad_blend, grad_reg)
         updates, blend_opt = rmsprop().update(grad_blend, state.blend_opt, state.blend)
         learning_rates = BlendParams(weights=hyper.reward_lr, bias=hyper.reward_lr, psi=hyper.gamma_lr)
@@ -357,18 +430,43 @@ def make_train(config: BarfiConfig) -> Trainer:
         blend, blend_opt = select_tree(learned, (blend, blend_opt), (state.blend, state.blend_opt))
         return state._replace(blend=blend, blend_opt=blend_opt)
 
+    def fresh_outer_iteration(state: RunnerState, hyper: BarfiHyper) -> tuple[RunnerState, dict[str, jax.Array]]:
+        if config.outer_gradient != "none":
+            latest = jax.tree.map(lambda x: x[0], state.buffer)
+            whole = jax.tree.map(lambda x: x.reshape(-1, *x.shape[2:]), state.buffer)
+            state = outer_update(state, latest, whole, hyper)
+        inner = lambda s, _: fresh_update(s, hyper, config.num_episodes)
+        return jax.lax.scan(inner, state, None, config.inner_per_outer)
+
+    def replay_outer_iteration(state: RunnerState, hyper: BarfiHyper) -> tuple[RunnerState, dict[str, jax.Array]]:
+        env_params = base_params.replace(heuristic=hyper.heuristic)
+        key, key_collect, key_curvature, key_replay = jax.random.split(state.key, 4)
+        fresh = collect_episodes(
+            env, env_params, state.theta, key_collect, config.episodes_per_outer, horizon, features_fn
+        )
+        state = store(state._replace(key=key), fresh)
+        if config.outer_gradient != "none":
+            curvature = sample_replay(state, key_curvature, config.hessian_batch, skip_latest=config.episodes_per_outer)
+            state = outer_update(state, fresh, curvature, hyper)
+        metrics = episode_metrics(state.blend, fresh, features_fn(fresh.obs))
+
+        def replay_update(state: RunnerState, key: jax.Array) -> tuple[RunnerState, None]:
+            batch = sample_replay(state, key, config.replay_batch)
+            state, _ = learn(state, batch, features_fn(batch.obs), hyper, key)
+            return state, None
+
+        state, _ = jax.lax.scan(replay_update, state, jax.random.split(key_replay, config.inner_per_outer))
+        # Every inner update of the iteration reports the iteration's fresh episodes.
+        return state, jax.tree.map(lambda x: jnp.broadcast_to(x, (config.inner_per_outer,)), metrics)
+
     def train(key: jax.Array, hyper: BarfiHyper) -> tuple[RunnerState, dict[str, jax.Array]]:
         """The whole run; metrics are per inner update, shape ``(total_inner_updates,)``."""
         state = init(key)
-        inner = lambda s, _: inner_update(s, hyper)
+        warmup_episodes = config.num_episodes if config.schedule == "fresh" else config.replay_batch
+        inner = lambda s, _: fresh_update(s, hyper, warmup_episodes)
         state, warmup_metrics = jax.lax.scan(inner, state, None, config.warmup_updates)
-
-        def outer_iteration(state: RunnerState, _):
-            if config.outer_gradient != "none":
-                state = outer_update(state, hyper)
-            return jax.lax.scan(inner, state, None, config.inner_per_outer)
-
-        state, main_metrics = jax.lax.scan(outer_iteration, state, None, config.outer_updates)
+        iteration = fresh_outer_iteration if config.schedule == "fresh" else replay_outer_iteration
+        state, main_metrics = jax.lax.scan(lambda s, _: iteration(s, hyper), state, None, config.outer_updates)
         metrics = jax.tree.map(lambda w, m: jnp.concatenate([w, m.reshape(-1)]), warmup_metrics, main_metrics)
         return state, metrics
 
