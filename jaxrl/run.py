@@ -334,7 +334,6 @@ def run_trials(config: PPOConfig, trials: list[TrialSpec], run: RunConfig) -> di
             dataclasses.replace(config, **trial.overrides).validate()
 
     trainer, programs = _programs_for(config, run.log_every)  # validates the config
-    check_run_folders(config, trials, run)
     unused = [
         t.name for t in trials if config.bonus != "none" and t.overrides.get("bonus_coef", config.bonus_coef) == 0
     ]
@@ -343,6 +342,7 @@ def run_trials(config: PPOConfig, trials: list[TrialSpec], run: RunConfig) -> di
             f"bonus {config.bonus!r} is computed but never added to the reward: bonus_coef is 0 "
             f"for {', '.join(unused)} (give --bonus-coef, or --bonus none)"
         )
+    check_run_folders(config, trials, run)
     num_trials = len(trials)
     keys = jnp.stack([jax.random.PRNGKey(t.seed) for t in trials])
     hparams = jax.tree.map(lambda *xs: jnp.stack(xs), *[config.hyperparams(**t.overrides) for t in trials])
@@ -369,7 +369,8 @@ def run_trials(config: PPOConfig, trials: list[TrialSpec], run: RunConfig) -> di
                 _remove_run(folder)
     for folder, folder_trials in folders.items():
         folder.mkdir(parents=True, exist_ok=True)
-        write_json_atomic(folder / CONFIG_FILE, _folder_record(config, folder_trials, run))
+        if not (run.resume and (folder / CONFIG_FILE).exists()):  # a resume keeps the checked record
+            write_json_atomic(folder / CONFIG_FILE, _folder_record(config, folder_trials, run))
 
     state = init(keys, hparams)
     batch_size = config.batch_size
