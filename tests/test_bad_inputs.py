@@ -146,8 +146,8 @@ CASES = {
         "learning_rate (saved 0.00025, given 0.001)",
     ),
     "resume with another environment": (
-        _train("--resume", "True", "--env", "Acrobot-v1", template="killed"),
-        "env (saved 'CartPole-v1', given 'Acrobot-v1')",
+        _train("--resume", "True", "--env", "BARFI-CartPole", template="killed"),
+        "env (saved 'CartPole-v1', given 'BARFI-CartPole')",
     ),
     "resume with a malformed config.json": (
         _train("--resume", "True", template="killed", damage=_damage_config),

@@ -389,6 +389,15 @@ def test_cli_train_then_eval(tmp_path, capsys):
         == 0
     )
     assert (out / "metrics.jsonl").exists() and (out / "config.json").exists()
+    # The checkpoint is named by environment steps; its policy item reads back with plain orbax.
+    import orbax.checkpoint as ocp
+
+    assert sorted(p.name for p in (out / "checkpoints").iterdir()) == ["2048"]
+    policy = ocp.StandardCheckpointer().restore((out / "checkpoints" / "2048" / "policy").absolute())
+    meta = json.loads((out / "checkpoints" / "2048" / "run" / "metadata").read_text())
+    assert meta["env_steps"] == 2048 and meta["trials"] == ["seed=0", "seed=1"] and meta["failed"] == {}
+    assert {x.shape[0] for x in jax.tree.leaves(policy)} == {2}
+    assert list(policy) == ["params"]  # flax variables: the parameters only
     assert main(["eval", "--run", str(out), "--episodes", "4", "--greedy", "True"]) == 0
     printed = capsys.readouterr().out
     assert "seed 1: return" in printed and "all: return mean" in printed

@@ -104,3 +104,47 @@ def test_ray_sweep_without_address_starts_a_local_cluster(tmp_path):
     assert sum(line.startswith("submitted group") for line in lines) == 2
     assert not ray.is_initialized()
     assert Path(tmp_path / "runs" / "small" / "sweep_plan.json").exists()
+
+
+TERMINATED_SCRIPT = """
+import sys
+from pathlib import Path
+sys.path.insert(0, {tests!r})
+import ray, test_sweep
+ray.cloudpickle.register_pickle_by_value(test_sweep)
+from test_sweep import FakeRunner
+from jaxrl.sweep import run_sweep
+runner = FakeRunner(Path({log!r}), rows=400, row_delay=0.05)
+run_sweep({path!r}, backend="ray", out_root={runs!r}, runner=runner, log=lambda s: print(s, flush=True))
+"""
+
+
+def test_a_terminated_driver_cancels_its_ray_tasks(tmp_path):
+    """SIGTERM to the driver: its tasks stop writing at once (they are cancelled and the local cluster
+    it started is shut down), and no trial is marked finished."""
+    import signal
+    import time
+
+    path = _write(tmp_path, SMALL)
+    runs = tmp_path / "runs"
+    script = TERMINATED_SCRIPT.format(
+        tests=str(Path(__file__).parent), path=str(path), runs=str(runs), log=str(tmp_path / "calls.jsonl")
+    )
+    proc = subprocess.Popen([sys.executable, "-c", script], start_new_session=True)
+    metrics = [runs / "small" / t.name / "metrics.jsonl" for t in load_plan(path).trials]
+    try:
+        deadline = time.time() + 180
+        while not any(p.exists() and p.read_text() for p in metrics):
+            assert proc.poll() is None, "the sweep ended before any task wrote"
+            assert time.time() < deadline, "no task started writing"
+            time.sleep(0.1)
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=120)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    written = {p: p.read_text() for p in metrics if p.exists()}
+    time.sleep(3)  # a task still running would write a row every 0.05 s
+    assert {p: p.read_text() for p in metrics if p.exists()} == written
+    assert not any((p.parent / "status.json").exists() for p in metrics)
