@@ -405,7 +405,7 @@ def run_trials(config: PPOConfig, trials: list[TrialSpec], run: RunConfig) -> di
     checkpointer = Checkpointer(checkpoint_dir)
     writer = _tensorboard_writer(group_dir) if run.tensorboard else None
 
-    def meta(updates: int) -> dict[str, Any]:
+    def run_item(updates: int) -> dict[str, Any]:
         return {"env_steps": updates * batch_size, "update": updates, "trials": names, "failed": failed}
 
     chunk_lengths = trainer.chunk_lengths
@@ -492,11 +492,11 @@ def run_trials(config: PPOConfig, trials: list[TrialSpec], run: RunConfig) -> di
             if not alive.any():
                 # Every trial failed: keep their last finite parameters in one more checkpoint.
                 last = max(f["last_finite_update"] or 0 for f in failed.values())
-                checkpointer.save(last * batch_size, state, meta(last))
+                checkpointer.save(last * batch_size, state, run_item(last))
                 break
             last = chunk + 1 == trainer.num_chunks
             if (chunk + 1) % run.checkpoint_every == 0 or last:
-                checkpointer.save(chunk_ends[chunk] * batch_size, state, meta(chunk_ends[chunk]))
+                checkpointer.save(chunk_ends[chunk] * batch_size, state, run_item(chunk_ends[chunk]))
             progress.update(steps_per_chunk)
             returns = means["episode_return_mean"][alive]
             if np.isfinite(returns).any():
