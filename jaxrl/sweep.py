@@ -785,8 +785,6 @@ def run_sweep(
     runner = runner or default_runner
     plan = plan_or_path if isinstance(plan_or_path, SweepPlan) else load_plan(plan_or_path)
     sweep_dir = Path(out_root) / plan.name
-    _check_and_write_plan(plan, sweep_dir)
-
     run_fields = {f.name for f in dataclasses.fields(run_cls)}
     run_kwargs = dict(plan.run_kwargs)
     if "resume" in run_fields:
@@ -797,19 +795,23 @@ def run_sweep(
 
     jobs: list[tuple[Group, list[Any]]] = []
     skipped: list[str] = []
+    retried: list[Path] = []
     for group in plan.groups:
         pending = []
         for trial in group.trials:
             status = read_status(sweep_dir / trial.name)
             if status is None or (retry_failed and status["status"] == "failed"):
                 if status is not None:
-                    (sweep_dir / trial.name / STATUS_FILE).unlink()
+                    retried.append(sweep_dir / trial.name / STATUS_FILE)
                 pending.append(spec_cls(trial.name, trial.seed, dict(trial.vmapped), sweep_dir / trial.name))
             else:
                 skipped.append(trial.name)
         if pending:
             jobs.append((group, pending))
-    _check_started_trials(jobs, run_config)
+    _check_started_trials(jobs, run_config)  # before anything is written
+    _check_and_write_plan(plan, sweep_dir)
+    for path in retried:
+        path.unlink()
     log(
         f"sweep {plan.name}: {len(plan.trials)} trials, {len(skipped)} already finished, "
         f"{sum(len(p) for _, p in jobs)} to run in {len(jobs)} groups ({backend}) -> {sweep_dir}"

@@ -380,10 +380,14 @@ def test_a_started_trial_whose_settings_changed_is_refused_before_anything_runs(
     log = tmp_path / "calls.jsonl"
     with pytest.raises(KeyboardInterrupt):  # every trial of group 0 started, none finished
         run_sweep(path, out_root=tmp_path / "runs", runner=FakeRunner(log, interrupt_after_rows=2), log=lambda s: None)
-    changed = _write(tmp_path, SMALL.replace("num_steps: 16", "num_steps: 8"))
+    changed = _write(tmp_path, SMALL.replace("num_steps: 16", "num_steps: 8"), name="changed.yaml")
+    sweep_dir = tmp_path / "runs" / "small"
+    before = {p: p.read_bytes() for p in sweep_dir.rglob("*") if p.is_file() and p.name != ".lock"}
     with pytest.raises(SweepError, match=r"was started with other settings \(changed: num_steps\)"):
         run_sweep(changed, out_root=tmp_path / "runs", runner=FakeRunner(log), log=lambda s: None)
     assert len(_calls(log)) == 1
+    assert {p: p.read_bytes() for p in sweep_dir.rglob("*") if p.is_file() and p.name != ".lock"} == before
+    assert run_sweep(path, out_root=tmp_path / "runs", runner=FakeRunner(log), log=lambda s: None).count("done") == 8
 
 
 def test_a_rerun_waits_for_a_task_of_the_previous_run_that_still_writes_a_trial(tmp_path):
