@@ -106,45 +106,39 @@ def test_ray_sweep_without_address_starts_a_local_cluster(tmp_path):
     assert Path(tmp_path / "runs" / "small" / "sweep_plan.json").exists()
 
 
-TERMINATED_SCRIPT = """
-import sys
-from pathlib import Path
-sys.path.insert(0, {tests!r})
-import ray, test_sweep
-ray.cloudpickle.register_pickle_by_value(test_sweep)
-from test_sweep import FakeRunner
-from jaxrl.sweep import run_sweep
-runner = FakeRunner(Path({log!r}), rows=400, row_delay=0.05)
-run_sweep({path!r}, backend="ray", out_root={runs!r}, runner=runner, log=lambda s: print(s, flush=True))
-"""
 
-
-def test_a_terminated_driver_cancels_its_ray_tasks(tmp_path):
-    """SIGTERM to the driver: its tasks stop writing at once (they are cancelled and the local cluster
-    it started is shut down), and no trial is marked finished."""
-    import signal
+def test_a_stopped_driver_cancels_its_tasks(tmp_path, ray_cluster):
+    """The driver stops (Ctrl-C here) while its tasks run: it cancels them, so nothing writes after it
+    returns even though this process stays connected to the cluster (a driver that only returned would
+    leave them running)."""
     import time
 
     path = _write(tmp_path, SMALL)
     runs = tmp_path / "runs"
-    script = TERMINATED_SCRIPT.format(
-        tests=str(Path(__file__).parent), path=str(path), runs=str(runs), log=str(tmp_path / "calls.jsonl")
-    )
-    proc = subprocess.Popen([sys.executable, "-c", script], start_new_session=True)
     metrics = [runs / "small" / t.name / "metrics.jsonl" for t in load_plan(path).trials]
+
+    def stop_when_a_task_writes(line):
+        if line.startswith("submitted group 1"):
+            deadline = time.time() + 120
+            while not any(p.exists() and p.read_text() for p in metrics):
+                assert time.time() < deadline, "no task started writing"
+                time.sleep(0.05)
+            raise KeyboardInterrupt
+
+    ray.init(address=ray_cluster)
     try:
-        deadline = time.time() + 180
-        while not any(p.exists() and p.read_text() for p in metrics):
-            assert proc.poll() is None, "the sweep ended before any task wrote"
-            assert time.time() < deadline, "no task started writing"
-            time.sleep(0.1)
-        proc.send_signal(signal.SIGTERM)
-        proc.wait(timeout=120)
+        with pytest.raises(KeyboardInterrupt):
+            run_sweep(
+                path,
+                backend="ray",
+                out_root=runs,
+                runner=FakeRunner(tmp_path / "calls.jsonl", rows=400, row_delay=0.05),
+                log=stop_when_a_task_writes,
+            )
+        time.sleep(2)  # let a cancelled task's last write land
+        written = {p: p.read_text() for p in metrics if p.exists()}
+        time.sleep(3)  # a task still running writes a row every 0.05 s
+        assert {p: p.read_text() for p in metrics if p.exists()} == written
     finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-    written = {p: p.read_text() for p in metrics if p.exists()}
-    time.sleep(3)  # a task still running would write a row every 0.05 s
-    assert {p: p.read_text() for p in metrics if p.exists()} == written
+        ray.shutdown()
     assert not any((p.parent / "status.json").exists() for p in metrics)
