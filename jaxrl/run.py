@@ -285,9 +285,9 @@ def _finite_per_trial(params: Any) -> jax.Array:
     return functools.reduce(jnp.logical_and, leaves)
 
 
-def _select(mask: np.ndarray, a: Any, b: Any) -> Any:
+@jax.jit
+def _select(mask: jax.Array, a: Any, b: Any) -> Any:
     """Per trial (leading axis): ``a`` where ``mask``, else ``b``."""
-    mask = jnp.asarray(mask)
     return jax.tree.map(lambda x, y: jnp.where(mask.reshape((-1,) + (1,) * (x.ndim - 1)), x, y), a, b)
 
 
@@ -457,10 +457,10 @@ def run_trials(config: PPOConfig, trials: list[TrialSpec], run: RunConfig) -> di
                     }
                     outcomes[trials[i].name] = TrialOutcome("failed", error)
                 new_state = _select(alive & ~nan_now, new_state, kept)
-                if shardings is not None:
-                    new_state = jax.device_put(new_state, shardings)
-            else:
-                new_state = _select(alive, new_state, state) if not alive.all() else new_state
+            elif not alive.all():  # failed trials keep their last finite state
+                new_state = _select(alive, new_state, state)
+            if shardings is not None and not (alive & ~nan_now).all():
+                new_state = jax.device_put(new_state, shardings)
             alive &= ~nan_now
             for i, trial in enumerate(trials):
                 if not alive[i]:

@@ -316,7 +316,7 @@ def test_resume_falls_back_past_a_damaged_checkpoint(damage, tmp_path, capsys, f
 def _like(num_seeds: int):
     trainer = make_train(TINY_CONFIG)
     hparams = jax.tree.map(lambda x: jnp.stack([x] * num_seeds), TINY_CONFIG.hyperparams())
-    return jax.vmap(trainer.init_fn)(jnp.zeros((num_seeds, 2), jnp.uint32), hparams)
+    return jax.eval_shape(jax.vmap(trainer.init_fn), jnp.zeros((num_seeds, 2), jnp.uint32), hparams)
 
 
 def test_nan_injected_into_one_seed_of_a_checkpoint(tmp_path, capsys, finished_run, killed_run):

@@ -307,7 +307,7 @@ def test_nan_names_its_first_update_and_keeps_the_last_finite_parameters(tmp_pat
     checkpointer = Checkpointer(tmp_path / "checkpoints")
     assert checkpointer.all_steps() == [4 * 128, 5 * 128]  # the last finite state is saved, none deleted
     hparams = jax.tree.map(lambda x: x[None], config.hyperparams())
-    like = jax.vmap(original(config).init_fn)(jnp.zeros((1, 2), jnp.uint32), hparams)
+    like = jax.eval_shape(jax.vmap(original(config).init_fn), jnp.zeros((1, 2), jnp.uint32), hparams)
     state, meta = checkpointer.restore(5 * 128, like)
     assert meta["failed"]["only"]["first_bad_update"] == 6 and meta["failed"]["only"]["last_finite_update"] == 5
     monkeypatch.undo()
@@ -334,7 +334,7 @@ def test_nan_in_one_seed_fails_that_seed_and_the_others_go_on(tmp_path, monkeypa
     checkpointer = Checkpointer(tmp_path / "checkpoints")
     assert checkpointer.all_steps() == [12 * 128, 16 * 128]
     hparams = jax.tree.map(lambda *xs: jnp.stack(xs), config.hyperparams(), config.hyperparams(learning_rate=1e-3))
-    like = jax.vmap(original(config).init_fn)(jnp.zeros((2, 2), jnp.uint32), hparams)
+    like = jax.eval_shape(jax.vmap(original(config).init_fn), jnp.zeros((2, 2), jnp.uint32), hparams)
     state, meta = checkpointer.restore(16 * 128, like)
     assert list(meta["failed"]) == ["bad"]
     monkeypatch.undo()
