@@ -13,8 +13,9 @@ from pathlib import Path
 
 import tyro
 
+from jaxrl.checkpoints import CheckpointError
 from jaxrl.ppo import PPOConfig
-from jaxrl.run import RunConfig, TrainingError, train_run
+from jaxrl.run import RunConfig, TrainingError, config_from_dict, load_run_record, train_run
 
 USAGE = """usage: jaxrl {train,eval,sweep,report,list} ...
 
@@ -111,6 +112,37 @@ def upgrade_bool_flags(argv: list[str], flags: set[str]) -> list[str]:
 # Commands
 
 
+def _os_error(err: OSError) -> str:
+    """An OSError (a read-only folder, a full disk) as one line naming the file."""
+    return f"cannot write {err.filename or 'a file'}: {err.strerror or err}"
+
+
+TRAIN_DESCRIPTION = "Train PPO: --num-seeds seeds of one configuration as one compiled program."
+
+# Saved RunConfig fields a resume takes from config.json when not given (progress is not one of them).
+RESUMED_RUN_FIELDS = ("num_seeds", "seed", "log_every", "checkpoint_every", "tensorboard", "devices")
+
+
+def _train_args(argv: list[str]) -> TrainArgs:
+    """Parse `jaxrl train ppo` options. On ``--resume`` the options not given come from the run's
+    ``config.json`` (not from the defaults), so that a resume continues the run it names."""
+    config = (tyro.conf.OmitArgPrefixes,)
+    args = tyro.cli(TrainArgs, args=argv, prog="jaxrl train ppo", description=TRAIN_DESCRIPTION, config=config)
+    if not args.run.resume or not (Path(args.run.out) / "config.json").is_file():
+        return args
+    record = load_run_record(Path(args.run.out))
+    saved_run = {k: v for k, v in record.get("run", {}).items() if k in RESUMED_RUN_FIELDS}
+    try:
+        defaults = TrainArgs(
+            config_from_dict(record["config"]), dataclasses.replace(RunConfig(**saved_run), resume=True)
+        )
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"{Path(args.run.out) / 'config.json'}: {err}") from None
+    return tyro.cli(
+        TrainArgs, args=argv, prog="jaxrl train ppo", description=TRAIN_DESCRIPTION, config=config, default=defaults
+    )
+
+
 def train_main(argv: list[str]) -> int:
     if argv and argv[0] in ("-h", "--help"):
         print(TRAIN_USAGE)
@@ -119,17 +151,13 @@ def train_main(argv: list[str]) -> int:
         return _fail(
             f"`jaxrl train` needs an algorithm: one of {', '.join(ALGORITHMS)}, e.g. `jaxrl train ppo`"
         )
-    args = tyro.cli(
-        TrainArgs,
-        args=upgrade_bool_flags(argv[1:], bool_flags(PPOConfig, RunConfig)),
-        prog="jaxrl train ppo",
-        description="Train PPO: --num-seeds seeds of one configuration as one compiled program.",
-        config=(tyro.conf.OmitArgPrefixes,),
-    )
     try:
+        args = _train_args(upgrade_bool_flags(argv[1:], bool_flags(PPOConfig, RunConfig)))
         outcomes = train_run(args.config, args.run)
-    except (ValueError, FileNotFoundError, FileExistsError, TrainingError, ImportError) as err:
+    except (ValueError, FileNotFoundError, FileExistsError, TrainingError, ImportError, CheckpointError) as err:
         return _fail(str(err))
+    except OSError as err:
+        return _fail(_os_error(err))
     failed = {k: o.error for k, o in outcomes.items() if o.status != "done"}
     for name, outcome in outcomes.items():
         row = outcome.final_metrics or {}
@@ -147,7 +175,7 @@ def eval_main(argv: list[str]) -> int:
     import jax
     import numpy as np
 
-    from jaxrl.checkpoints import Checkpointer, has_checkpoint
+    from jaxrl.checkpoints import restore_policy
     from jaxrl.evaluate import evaluate_policy
     from jaxrl.ppo import make_train
     from jaxrl.run import load_run_config
@@ -161,44 +189,40 @@ def eval_main(argv: list[str]) -> int:
     run_dir = Path(args.run)
     if not run_dir.is_dir():
         return _fail(f"run folder {run_dir} does not exist")
+    if args.episodes < 1:
+        return _fail(f"--episodes must be at least 1, got {args.episodes}")
     try:
         config = load_run_config(run_dir)
-    except (FileNotFoundError, ValueError) as err:
+        record = load_run_record(run_dir)
+        num_seeds = len(record.get("trials") or []) or int(record.get("run", {}).get("num_seeds", 1))
+        trainer = make_train(config)
+        like = jax.eval_shape(
+            jax.vmap(trainer.init_fn),
+            jax.numpy.zeros((num_seeds, 2), jax.numpy.uint32),
+            jax.tree.map(lambda x: jax.numpy.stack([x] * num_seeds), config.hyperparams()),
+        )
+        step, params, meta = restore_policy(run_dir / "checkpoints", like.params)
+    except (FileNotFoundError, ValueError, CheckpointError) as err:
         return _fail(str(err))
-    import json
-
-    record = json.loads((run_dir / "config.json").read_text())
-    num_seeds = int(record.get("run", {}).get("num_seeds", 1))
-    checkpoint_dir = run_dir / "checkpoints"
-    if not has_checkpoint(checkpoint_dir):
-        return _fail(f"no checkpoint in {checkpoint_dir}")
-    trainer = make_train(config)
-    like = jax.eval_shape(
-        jax.vmap(trainer.init_fn),
-        jax.numpy.zeros((num_seeds, 2), jax.numpy.uint32),
-        jax.tree.map(lambda x: jax.numpy.stack([x] * num_seeds), config.hyperparams()),
-    )
-    checkpointer = Checkpointer(checkpoint_dir)
-    step = checkpointer.latest_step()
-    state = checkpointer.restore(step, like)
-    checkpointer.close()
     mode = "greedy" if args.greedy else "stochastic"
+    names = meta.get("trials") or [f"seed {i}" for i in range(num_seeds)]
+    failed = meta.get("failed") or {}
     all_returns = []
     for i in range(num_seeds):
-        params = jax.tree.map(lambda x: x[i], state.params)
         result = evaluate_policy(
-            config, params, jax.random.PRNGKey(args.seed + i), args.episodes, args.greedy
+            config, jax.tree.map(lambda x: x[i], params), jax.random.PRNGKey(args.seed + i), args.episodes, args.greedy
         )
         returns = result["episode_return"]
         all_returns.append(returns)
+        note = f" [failed in training: {failed[names[i]]['error']}]" if names[i] in failed else ""
         print(
             f"seed {i}: return {returns.mean():.2f} +- {returns.std():.2f} over {args.episodes} {mode} "
-            f"episodes (success {result['success'].mean():.2f})"
+            f"episodes (success {result['success'].mean():.2f}){note}"
         )
     returns = np.concatenate(all_returns)
     print(
         f"all: return mean {returns.mean():.2f}, std {returns.std():.2f}, min {returns.min():.2f}, "
-        f"max {returns.max():.2f} (checkpoint at chunk {step})"
+        f"max {returns.max():.2f} (checkpoint at {step} environment steps)"
     )
     return 0
 

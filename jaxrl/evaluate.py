@@ -22,6 +22,8 @@ def evaluate_policy(
 ) -> dict[str, np.ndarray]:
     """Run ``num_episodes`` environments until each has finished one episode and return, per episode,
     ``episode_return``, ``episode_length`` and ``success``. ``max_steps`` defaults to the time limit."""
+    if isinstance(num_episodes, bool) or not isinstance(num_episodes, int) or num_episodes < 1:
+        raise ValueError(f"num_episodes must be a positive integer, got {num_episodes!r}")
     config = PPOConfig(**{**config.__dict__, "num_envs": num_episodes})
     env, env_params = make_env(config)
     network, carry_size = make_network(config, env, env_params)

@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 import tyro
 
+from jaxrl.run_folder import read_metrics
 from jaxrl.stats import bootstrap_ci, bootstrap_curve_ci
 
 SEED_DIR = re.compile(r"^seed=(-?\d+)$")
@@ -95,13 +96,7 @@ def _read_json(path: Path) -> dict[str, Any] | None:
 
 
 def _read_rows(path: Path) -> list[dict[str, Any]]:
-    rows = []
-    for line in path.read_text().splitlines():
-        try:
-            rows.append(json.loads(line))
-        except ValueError:
-            continue  # a line cut short by a killed run
-    return rows
+    return read_metrics(path)  # drops a last line cut by a killed run, with a warning
 
 
 def load_trials(root: str | Path) -> list[TrialRecord]:
@@ -381,6 +376,9 @@ def report(
         files = write_report(path, out, metric, last_fraction, confidence, reps, max_curves)
     except (FileNotFoundError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # a read-only output folder, a full disk
+        print(f"error: cannot write {exc.filename or out or path}: {exc.strerror or exc}", file=sys.stderr)
         return 2
     print(files.markdown.read_text())
     print(f"wrote {files.markdown}, {files.csv}, {files.png}")

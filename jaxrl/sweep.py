@@ -37,12 +37,16 @@ retried (``retry_failed=True`` retries it).
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import fcntl
 import hashlib
 import itertools
 import json
 import re
+import signal
 import sys
+import threading
 import time
 import traceback
 import types
@@ -54,11 +58,13 @@ from typing import Any, Literal
 import tyro
 import yaml
 
+from jaxrl.run_folder import CONFIG_FILE, STATUS_FILE, read_status, write_status
+
 TOP_LEVEL_KEYS = ("name", "description", "base", "run", "axes", "seeds", "resources", "max_group_size")
 RESOURCE_KEYS = ("num_cpus", "num_gpus", "memory")
 MAX_NAME_LENGTH = 120
-SWEEP_OWNED_RUN_KEYS = ("out", "num_seeds", "seed", "resume", "progress")
-STATUS_FILE = "status.json"
+SWEEP_OWNED_RUN_KEYS = ("out", "num_seeds", "seed", "resume", "overwrite", "progress")
+LOCK_FILE = ".lock"
 PLAN_FILE = "sweep_plan.json"
 
 TrialRunner = Callable[..., Mapping[str, Any]]
@@ -466,8 +472,11 @@ def parse_plan(
         config_cls = config_cls or default_config
         run_cls = run_cls or default_run
     data, source = _load_yaml(text, filename)
-    if data is None:
-        data = {}
+    if data is None or data == {}:
+        raise source.error(
+            "the sweep file is empty; it needs at least 'base:' (the PPOConfig fields of every trial), "
+            "see sweeps/example_cartpole.yaml"
+        )
     if not isinstance(data, dict):
         raise source.error("a sweep file is a mapping with keys " + ", ".join(TOP_LEVEL_KEYS))
     if "experiment" in data:
@@ -513,6 +522,10 @@ def parse_plan(
             run_kwargs[key] = _coerce(value, run_types[key])
         except TypeError as exc:
             raise source.error(f"run.{key}: {exc}", "run", key) from None
+    try:
+        run_cls(**run_kwargs)
+    except (TypeError, ValueError) as exc:
+        raise source.error(f"invalid run settings: {exc}", "run", *list(run_kwargs)[:1]) from None
 
     resources = data.get("resources") or {}
     if not isinstance(resources, dict):
@@ -572,23 +585,6 @@ def parse_plan(
 # Trial status on disk
 
 
-def read_status(trial_dir: Path) -> dict[str, Any] | None:
-    """The trial's status.json, or None if it has not finished (or the file is unreadable)."""
-    try:
-        status = json.loads((trial_dir / STATUS_FILE).read_text())
-    except (OSError, ValueError):
-        return None
-    return status if isinstance(status, dict) and status.get("status") in ("done", "failed") else None
-
-
-def write_status(trial_dir: Path, status: str, error: str | None, **extra: Any) -> None:
-    """Write status.json atomically (a kill never leaves a half-written file that reads as finished)."""
-    trial_dir.mkdir(parents=True, exist_ok=True)
-    tmp = trial_dir / (STATUS_FILE + ".tmp")
-    tmp.write_text(json.dumps({"status": status, "error": error, **extra}, indent=1))
-    tmp.replace(trial_dir / STATUS_FILE)
-
-
 def _config_record(config: Any) -> dict[str, Any]:
     return json.loads(json.dumps(dataclasses.asdict(config), default=str))
 
@@ -642,36 +638,96 @@ def _error_text(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
+@contextlib.contextmanager
+def trial_locks(specs: Sequence[Any], log: Callable[[str], None] = print):
+    """Hold an exclusive ``flock`` on ``<trial>/.lock`` of every trial while it runs, so that a task of
+    an earlier run that is still going (a killed driver's Ray task) and a rerun never write one trial at
+    once: the rerun waits for it. The OS drops the lock when its holder ends, even by ``kill -9``."""
+    handles = []
+    try:
+        for spec in sorted(specs, key=lambda s: str(s.out_dir)):
+            folder = Path(spec.out_dir)
+            folder.mkdir(parents=True, exist_ok=True)
+            handle = open(folder / LOCK_FILE, "a")  # noqa: SIM115 - held until the group ends
+            handles.append(handle)
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                log(f"waiting for {folder}: a task of an earlier run of this sweep still writes it")
+                fcntl.flock(handle, fcntl.LOCK_EX)
+        yield
+    finally:
+        for handle in handles:
+            handle.close()
+
+
 def run_group(
     runner: TrialRunner, config: Any, specs: Sequence[Any], run_config: Any
 ) -> dict[str, tuple[str, str | None]]:
     """Run one group with `runner` and make sure every trial ends with a status.json.
 
-    An exception from the runner fails the trials of this group that it left unfinished, with the
-    error and traceback, and is not re-raised, so the other groups go on. KeyboardInterrupt and
-    SystemExit pass through: a stopped sweep leaves the trial unfinished, to be resumed.
+    The trials are locked while they run (``trial_locks``); a trial that an earlier run's task finished
+    while this one waited for its lock is not run again. An exception from the runner fails the trials
+    of this group that it left unfinished, with the error and traceback, and is not re-raised, so the
+    other groups go on. KeyboardInterrupt and SystemExit pass through: a stopped sweep leaves the trial
+    unfinished, to be resumed.
     """
-    try:
-        outcomes = runner(config, list(specs), run_config) or {}
-    except Exception as exc:  # noqa: BLE001 - recorded per trial, the sweep goes on
-        trace = traceback.format_exc()
+    with trial_locks(specs):
+        todo = [spec for spec in specs if read_status(Path(spec.out_dir)) is None]
+        outcomes: Mapping[str, Any] = {}
+        if todo:
+            try:
+                outcomes = runner(config, todo, run_config) or {}
+            except Exception as exc:  # noqa: BLE001 - recorded per trial, the sweep goes on
+                trace = traceback.format_exc()
+                for spec in todo:
+                    if read_status(Path(spec.out_dir)) is None:
+                        write_status(Path(spec.out_dir), "failed", _error_text(exc), traceback=trace)
+        results: dict[str, tuple[str, str | None]] = {}
         for spec in specs:
-            if read_status(Path(spec.out_dir)) is None:
-                write_status(Path(spec.out_dir), "failed", _error_text(exc), traceback=trace)
-        outcomes = {}
-    results: dict[str, tuple[str, str | None]] = {}
-    for spec in specs:
-        out_dir = Path(spec.out_dir)
-        status = read_status(out_dir)
-        if status is None:
-            outcome = outcomes.get(spec.name)
-            if outcome is None:
-                write_status(out_dir, "failed", "the trial runner returned no outcome for this trial")
-            else:
-                write_status(out_dir, outcome.status, outcome.error)
+            out_dir = Path(spec.out_dir)
             status = read_status(out_dir)
-        results[spec.name] = (status["status"], status.get("error"))
+            if status is None:
+                outcome = outcomes.get(spec.name)
+                if outcome is None:
+                    write_status(out_dir, "failed", "the trial runner returned no outcome for this trial")
+                else:
+                    write_status(out_dir, outcome.status, outcome.error)
+                status = read_status(out_dir)
+            results[spec.name] = (status["status"], status.get("error"))
     return results
+
+
+def _check_started_trials(jobs: list[tuple[Group, list[Any]]], run_config: Any) -> None:
+    """Refuse, before running anything, to continue a started trial with settings that change it."""
+    for group, specs in jobs:
+        wanted = _config_record(group.config)
+        for spec in specs:
+            path = Path(spec.out_dir) / CONFIG_FILE
+            if not path.exists():
+                continue
+            try:
+                record = json.loads(path.read_text())
+            except ValueError as exc:
+                raise SweepError(
+                    f"{path} is not valid JSON ({exc}); remove {path.parent} to run that trial again"
+                ) from None
+            saved = record.get("config") or {}
+            changed = sorted(k for k in set(saved) | set(wanted) if saved.get(k) != wanted.get(k))
+            if record.get("seed", spec.seed) != spec.seed:
+                changed.append("seed")
+            overrides = json.loads(json.dumps(spec.overrides, default=str))
+            if (record.get("overrides") or {}) != overrides:
+                changed.append("overrides")
+            saved_run = record.get("run") or {}
+            for key in ("log_every",):
+                if key in saved_run and saved_run[key] != getattr(run_config, key, saved_run[key]):
+                    changed.append(f"run.{key}")
+            if changed:
+                raise SweepError(
+                    f"{path.parent} was started with other settings (changed: {', '.join(changed)}); "
+                    f"give the sweep a new 'name:' or remove {path.parent}"
+                )
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -731,8 +787,6 @@ def run_sweep(
     runner = runner or default_runner
     plan = plan_or_path if isinstance(plan_or_path, SweepPlan) else load_plan(plan_or_path)
     sweep_dir = Path(out_root) / plan.name
-    _check_and_write_plan(plan, sweep_dir)
-
     run_fields = {f.name for f in dataclasses.fields(run_cls)}
     run_kwargs = {**plan.run_kwargs, **(run_overrides or {})}
     if "resume" in run_fields:
@@ -743,18 +797,23 @@ def run_sweep(
 
     jobs: list[tuple[Group, list[Any]]] = []
     skipped: list[str] = []
+    retried: list[Path] = []
     for group in plan.groups:
         pending = []
         for trial in group.trials:
             status = read_status(sweep_dir / trial.name)
             if status is None or (retry_failed and status["status"] == "failed"):
                 if status is not None:
-                    (sweep_dir / trial.name / STATUS_FILE).unlink()
+                    retried.append(sweep_dir / trial.name / STATUS_FILE)
                 pending.append(spec_cls(trial.name, trial.seed, dict(trial.vmapped), sweep_dir / trial.name))
             else:
                 skipped.append(trial.name)
         if pending:
             jobs.append((group, pending))
+    _check_started_trials(jobs, run_config)  # before anything is written
+    _check_and_write_plan(plan, sweep_dir)
+    for path in retried:
+        path.unlink()
     log(
         f"sweep {plan.name}: {len(plan.trials)} trials, {len(skipped)} already finished, "
         f"{sum(len(p) for _, p in jobs)} to run in {len(jobs)} groups ({backend}) -> {sweep_dir}"
@@ -811,44 +870,70 @@ def _run_ray(jobs, runner, run_config, resources, address, log) -> dict[str, tup
     if started_here:
         # No address: a fresh local cluster on this machine ("local" never joins one found in /tmp/ray).
         ray.init(address=address or "local", include_dashboard=False, log_to_driver=True)
+    refs: dict[Any, tuple[Group, list[Any]]] = {}
+    pending: list[Any] = []
     try:
-        remote_group = ray.remote(run_group)
-        options: dict[str, Any] = {"num_cpus": resources["num_cpus"], "num_gpus": resources["num_gpus"]}
-        if resources.get("memory"):
-            options["memory"] = resources["memory"]
-        if 0 < resources["num_gpus"] < 1:
-            # Several groups share a GPU: JAX must not grab most of its memory up front.
-            options["runtime_env"] = {"env_vars": {"XLA_PYTHON_CLIENT_PREALLOCATE": "false"}}
-        refs = {}
-        for group, specs in jobs:
-            ref = remote_group.options(name=f"sweep-group-{group.index}", **options).remote(
-                runner, group.config, specs, run_config
-            )
-            refs[ref] = (group, specs)
-            log(f"submitted {_describe(group, specs)}")
-        results: dict[str, tuple[str, str | None]] = {}
-        pending = list(refs)
-        while pending:
-            done, pending = ray.wait(pending, num_returns=1)
-            for ref in done:
-                group, specs = refs[ref]
-                try:
-                    outcome = ray.get(ref)
-                except Exception as exc:  # noqa: BLE001 - a crashed worker fails its group only
-                    for spec in specs:
-                        if read_status(Path(spec.out_dir)) is None:
-                            write_status(Path(spec.out_dir), "failed", _error_text(exc))
-                    outcome = {s.name: ("failed", _error_text(exc)) for s in specs}
-                failed = sum(s == "failed" for s, _ in outcome.values())
-                log(
-                    f"finished group {group.index} [{group.label}], {failed} failed, "
-                    f"{len(pending)} groups left"
+        with _sigterm_as_exit():
+            remote_group = ray.remote(run_group)
+            options: dict[str, Any] = {"num_cpus": resources["num_cpus"], "num_gpus": resources["num_gpus"]}
+            if resources.get("memory"):
+                options["memory"] = resources["memory"]
+            if 0 < resources["num_gpus"] < 1:
+                # Several groups share a GPU: JAX must not grab most of its memory up front.
+                options["runtime_env"] = {"env_vars": {"XLA_PYTHON_CLIENT_PREALLOCATE": "false"}}
+            for group, specs in jobs:
+                ref = remote_group.options(name=f"sweep-group-{group.index}", **options).remote(
+                    runner, group.config, specs, run_config
                 )
-                results.update(outcome)
-        return results
+                refs[ref] = (group, specs)
+                pending.append(ref)
+                log(f"submitted {_describe(group, specs)}")
+            results: dict[str, tuple[str, str | None]] = {}
+            while pending:
+                done, pending = ray.wait(pending, num_returns=1)
+                for ref in done:
+                    group, specs = refs[ref]
+                    try:
+                        outcome = ray.get(ref)
+                    except Exception as exc:  # noqa: BLE001 - a crashed worker fails its group only
+                        for spec in specs:
+                            if read_status(Path(spec.out_dir)) is None:
+                                write_status(Path(spec.out_dir), "failed", _error_text(exc))
+                        outcome = {s.name: ("failed", _error_text(exc)) for s in specs}
+                    failed = sum(s == "failed" for s, _ in outcome.values())
+                    log(
+                        f"finished group {group.index} [{group.label}], {failed} failed, "
+                        f"{len(pending)} groups left"
+                    )
+                    results.update(outcome)
+            return results
     finally:
+        # A stopped driver (Ctrl-C, SIGTERM, an error) stops its tasks: none keeps writing after it.
+        for ref in pending:
+            try:
+                ray.cancel(ref, force=True)
+            except Exception:  # noqa: BLE001 - already finished or gone
+                pass
         if started_here:
             ray.shutdown()
+
+
+@contextlib.contextmanager
+def _sigterm_as_exit():
+    """Turn SIGTERM into SystemExit while the block runs, so that ``finally`` clauses (cancelling Ray
+    tasks) run when the driver is terminated; Python's default SIGTERM skips them."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum, frame):
+        raise SystemExit(128 + signum)
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -916,6 +1001,9 @@ def sweep(
         )
     except SweepError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # a read-only output folder, a full disk
+        print(f"error: cannot write {exc.filename or out_root}: {exc.strerror or exc}", file=sys.stderr)
         return 2
     return 1 if result.count("failed") else 0
 

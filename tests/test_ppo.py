@@ -238,7 +238,7 @@ def test_resume_after_interruption_matches_uninterrupted_run(tmp_path, monkeypat
     like = jax.vmap(trainer.init_fn)(
         jnp.zeros((2, 2), jnp.uint32), jax.tree.map(lambda x: jnp.stack([x, x]), config.hyperparams())
     )
-    restored = [Checkpointer(tmp_path / d / "checkpoints").restore(8, like) for d in ("full", "cut")]
+    restored = [Checkpointer(tmp_path / d / "checkpoints").restore(8 * 128, like)[0] for d in ("full", "cut")]
     for a, b in zip(jax.tree.leaves(restored[0]), jax.tree.leaves(restored[1]), strict=True):
         np.testing.assert_array_equal(a, b)
 
@@ -248,35 +248,101 @@ def test_resume_needs_a_run_folder(tmp_path):
         train_run(PPOConfig(**SMALL), RunConfig(out=str(tmp_path / "missing"), resume=True, progress=False))
 
 
-def test_nan_stops_the_run_naming_the_update_and_keeps_the_last_good_checkpoint(tmp_path, monkeypatch):
+def _inject_nan(monkeypatch, after_update, into, only_lr_above=None):
+    """Make ``run_trials`` see NaN ``into`` "loss" or "params" once a trial has done ``after_update``
+    updates (only trials whose learning rate exceeds ``only_lr_above``, if given)."""
     import jaxrl.run as run_module
 
-    config = PPOConfig(**SMALL)  # 16 updates
     original = run_module.make_train
 
-    def make_train_with_nan_after_update_5(config, updates_per_chunk=1):
+    def make_train_with_nan(config, updates_per_chunk=1):
         trainer = original(config, updates_per_chunk)
 
         def update_fn(state, num_updates=updates_per_chunk):
             new_state, metrics = trainer.update_fn(state, num_updates)
-            bad = new_state.update_idx > 5
-            metrics["loss"] = jnp.where(bad, jnp.nan, metrics["loss"])
+            bad = new_state.update_idx > after_update
+            if only_lr_above is not None:
+                bad &= state.hparams.learning_rate > only_lr_above
+            if into == "loss":
+                metrics["loss"] = jnp.where(bad, jnp.nan, metrics["loss"])
+            else:
+                params = jax.tree.map(lambda x: jnp.where(bad, jnp.nan, x), new_state.params)
+                new_state = new_state.replace(params=params)
             return new_state, metrics
 
         return dataclasses.replace(trainer, update_fn=update_fn)
 
-    monkeypatch.setattr(run_module, "make_train", make_train_with_nan_after_update_5)
-    with pytest.raises(TrainingError, match="NaN in the loss at update 6"):
-        run_trials(
-            config,
-            [TrialSpec("only", 0, {}, tmp_path)],
-            RunConfig(log_every=1, checkpoint_every=2, progress=False),
-        )
+    monkeypatch.setattr(run_module, "make_train", make_train_with_nan)
+    return original
+
+
+def _params_after(config, seeds, overrides, *updates):
+    """Parameters of trials after each of ``updates`` updates, computed directly, one update at a time."""
+    trainer = make_train(config)
+    keys = jnp.stack([jax.random.PRNGKey(s) for s in seeds])
+    hparams = jax.tree.map(lambda *xs: jnp.stack(xs), *[config.hyperparams(**o) for o in overrides])
+    state = jax.jit(jax.vmap(trainer.init_fn))(keys, hparams)
+    step = jax.jit(jax.vmap(lambda s: trainer.update_fn(s, num_updates=1)))
+    params = []
+    for n in range(1, max(updates) + 1):
+        state, _ = step(state)
+        if n in updates:
+            params.append(state.params)
+    return params
+
+
+def test_nan_names_its_first_update_and_keeps_the_last_finite_parameters(tmp_path, monkeypatch):
     from jaxrl.checkpoints import Checkpointer
 
-    assert Checkpointer(tmp_path / "checkpoints").latest_step() == 4
+    config = PPOConfig(**SMALL)  # 16 updates of 128 steps
+    original = _inject_nan(monkeypatch, after_update=5, into="loss")
+    # Chunks of 4 updates: the NaN is in the second chunk (updates 5-8); the message names update 6.
+    with pytest.raises(TrainingError, match="at update 6; its parameters after update 5 are kept"):
+        run_trials(
+            config, [TrialSpec("only", 0, {}, tmp_path)], RunConfig(log_every=4, checkpoint_every=1, progress=False)
+        )
     status = json.loads((tmp_path / "status.json").read_text())
     assert status["status"] == "failed" and "update 6" in status["error"]
+    assert [r["update"] for r in _read(tmp_path / "metrics.jsonl")] == [4]
+    checkpointer = Checkpointer(tmp_path / "checkpoints")
+    assert checkpointer.all_steps() == [4 * 128, 5 * 128]  # the last finite state is saved, none deleted
+    hparams = jax.tree.map(lambda x: x[None], config.hyperparams())
+    like = jax.eval_shape(jax.vmap(original(config).init_fn), jnp.zeros((1, 2), jnp.uint32), hparams)
+    state, meta = checkpointer.restore(5 * 128, like)
+    assert meta["failed"]["only"]["first_bad_update"] == 6 and meta["failed"]["only"]["last_finite_update"] == 5
+    monkeypatch.undo()
+    (expected,) = _params_after(config, [0], [{}], 5)
+    for a, b in zip(jax.tree.leaves(state.params), jax.tree.leaves(expected), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
+def test_nan_in_one_seed_fails_that_seed_and_the_others_go_on(tmp_path, monkeypatch):
+    from jaxrl.checkpoints import Checkpointer
+
+    config = PPOConfig(**SMALL)
+    trials = [TrialSpec("good", 0, {}, tmp_path), TrialSpec("bad", 1, {"learning_rate": 1e-3}, tmp_path)]
+    run = RunConfig(log_every=4, checkpoint_every=1, progress=False)
+    original = _inject_nan(monkeypatch, after_update=5, into="params", only_lr_above=5e-4)
+    outcomes = run_trials(config, trials, run)
+    assert outcomes["good"].status == "done"
+    assert outcomes["bad"].status == "failed" and "update 6; its parameters after update 5" in outcomes["bad"].error
+    rows = _read(tmp_path / "metrics.jsonl")
+    assert [r["update"] for r in rows if r["trial"] == "good"] == [4, 8, 12, 16]
+    assert [r["update"] for r in rows if r["trial"] == "bad"] == [4]
+    status = json.loads((tmp_path / "status.json").read_text())
+    assert status["trials"] == {"good": "done", "bad": "failed"}
+    checkpointer = Checkpointer(tmp_path / "checkpoints")
+    assert checkpointer.all_steps() == [12 * 128, 16 * 128]
+    hparams = jax.tree.map(lambda *xs: jnp.stack(xs), config.hyperparams(), config.hyperparams(learning_rate=1e-3))
+    like = jax.eval_shape(jax.vmap(original(config).init_fn), jnp.zeros((2, 2), jnp.uint32), hparams)
+    state, meta = checkpointer.restore(16 * 128, like)
+    assert list(meta["failed"]) == ["bad"]
+    monkeypatch.undo()
+    kept, expected = _params_after(config, [0, 1], [{}, {"learning_rate": 1e-3}], 5, 16)
+    for got, full, five in zip(*map(jax.tree.leaves, (state.params, expected, kept)), strict=True):
+        assert np.isfinite(got).all()
+        np.testing.assert_allclose(got[0], full[0], rtol=1e-5, atol=1e-6)  # the good seed went on
+        np.testing.assert_allclose(got[1], five[1], rtol=1e-5, atol=1e-6)  # the bad one kept update 5
 
 
 @pytest.mark.parametrize(
@@ -323,6 +389,15 @@ def test_cli_train_then_eval(tmp_path, capsys):
         == 0
     )
     assert (out / "metrics.jsonl").exists() and (out / "config.json").exists()
+    # The checkpoint is named by environment steps; its policy item reads back with plain orbax.
+    import orbax.checkpoint as ocp
+
+    assert sorted(p.name for p in (out / "checkpoints").iterdir()) == ["2048"]
+    policy = ocp.StandardCheckpointer().restore((out / "checkpoints" / "2048" / "policy").absolute())
+    meta = json.loads((out / "checkpoints" / "2048" / "run" / "metadata").read_text())
+    assert meta["env_steps"] == 2048 and meta["trials"] == ["seed=0", "seed=1"] and meta["failed"] == {}
+    assert {x.shape[0] for x in jax.tree.leaves(policy)} == {2}
+    assert list(policy) == ["params"]  # flax variables: the parameters only
     assert main(["eval", "--run", str(out), "--episodes", "4", "--greedy", "True"]) == 0
     printed = capsys.readouterr().out
     assert "seed 1: return" in printed and "all: return mean" in printed

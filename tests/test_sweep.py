@@ -373,3 +373,101 @@ def test_run_config_fields_owned_by_the_sweep_are_refused():
     with pytest.raises(SweepError, match="run.out is set by the sweep"):
         parse_plan("run:\n  out: elsewhere\n", "r.yaml")
     assert RunConfig().resume is False  # the sweep turns resume on itself
+
+
+def test_a_started_trial_whose_settings_changed_is_refused_before_anything_runs(tmp_path):
+    path = _write(tmp_path, SMALL)
+    log = tmp_path / "calls.jsonl"
+    with pytest.raises(KeyboardInterrupt):  # every trial of group 0 started, none finished
+        run_sweep(path, out_root=tmp_path / "runs", runner=FakeRunner(log, interrupt_after_rows=2), log=lambda s: None)
+    changed = _write(tmp_path, SMALL.replace("num_steps: 16", "num_steps: 8"), name="changed.yaml")
+    sweep_dir = tmp_path / "runs" / "small"
+    before = {p: p.read_bytes() for p in sweep_dir.rglob("*") if p.is_file() and p.name != ".lock"}
+    with pytest.raises(SweepError, match=r"was started with other settings \(changed: num_steps\)"):
+        run_sweep(changed, out_root=tmp_path / "runs", runner=FakeRunner(log), log=lambda s: None)
+    assert len(_calls(log)) == 1
+    assert {p: p.read_bytes() for p in sweep_dir.rglob("*") if p.is_file() and p.name != ".lock"} == before
+    assert run_sweep(path, out_root=tmp_path / "runs", runner=FakeRunner(log), log=lambda s: None).count("done") == 8
+
+
+def test_a_rerun_waits_for_a_task_of_the_previous_run_that_still_writes_a_trial(tmp_path):
+    """An earlier run's task still holds the trial's lock and finishes the trial while the rerun waits:
+    the rerun then does not run it again (without the lock it would have started at once)."""
+    import fcntl
+    import threading
+
+    from jaxrl.run_folder import write_status
+    from jaxrl.sweep import LOCK_FILE
+
+    path = _write(tmp_path, SMALL)
+    plan = load_plan(path)
+    sweep_dir = tmp_path / "runs" / "small"
+    held = [sweep_dir / t.name for t in plan.groups[0].trials]
+    handles = []
+    for folder in held:
+        folder.mkdir(parents=True)
+        handles.append(open(folder / LOCK_FILE, "a"))
+        fcntl.flock(handles[-1], fcntl.LOCK_EX)
+
+    def previous_task_finishes():
+        for folder, handle in zip(held, handles, strict=True):
+            write_status(folder, "done", None)
+            handle.close()
+
+    timer = threading.Timer(1.0, previous_task_finishes)
+    timer.start()
+    log = tmp_path / "calls.jsonl"
+    lines = []
+    result = run_sweep(path, out_root=tmp_path / "runs", runner=FakeRunner(log), log=lines.append)
+    timer.join()
+    assert result.count("done") == 8
+    assert _calls(log) == [sorted(t.name for t in plan.groups[1].trials)]  # group 0 was not run again
+
+
+def test_status_json_is_written_atomically_by_one_function():
+    import jaxrl.run as run_module
+    import jaxrl.sweep as sweep_module
+    from jaxrl import run_folder
+
+    assert sweep_module.write_status is run_folder.write_status and run_module.write_status is run_folder.write_status
+
+
+@pytest.mark.slow  # JAX compilation of a real group (~20 s on an idle 2-core CPU)
+def test_real_ppo_sweep_with_nan_in_one_trial(tmp_path, monkeypatch):
+    """A trial whose parameters turn NaN fails (naming the update) and the other trial of its group
+    goes on, as in `jaxrl train`."""
+    import jax
+    import jax.numpy as jnp
+
+    import jaxrl.run as run_module
+
+    original = run_module.make_train
+
+    def make_train_with_nan(config, updates_per_chunk=1):
+        trainer = original(config, updates_per_chunk)
+
+        def update_fn(state, num_updates=updates_per_chunk):
+            new_state, metrics = trainer.update_fn(state, num_updates)
+            bad = (new_state.update_idx > 2) & (state.hparams.learning_rate > 5e-3)
+            params = jax.tree.map(lambda x: jnp.where(bad, jnp.nan, x), new_state.params)
+            return new_state.replace(params=params), metrics
+
+        return dataclasses.replace(trainer, update_fn=update_fn)
+
+    monkeypatch.setattr(run_module, "make_train", make_train_with_nan)
+    path = _write(
+        tmp_path,
+        """\
+        name: tiny
+        base: {total_timesteps: 256, num_envs: 2, num_steps: 32, update_epochs: 1, num_minibatches: 1,
+               hidden_sizes: [8]}
+        run: {log_every: 2, checkpoint_every: 1}
+        axes:
+          - learning_rate: [0.001, 0.01]
+        seeds: 1
+        """,
+    )
+    result = run_sweep(path, out_root=tmp_path / "runs", progress=False, log=lambda s: None)
+    assert result.statuses == {"learning_rate=0.001/seed=0": "done", "learning_rate=0.01/seed=0": "failed"}
+    status = json.loads((tmp_path / "runs" / "tiny" / "learning_rate=0.01" / "seed=0" / "status.json").read_text())
+    assert "at update 3; its parameters after update 2 are kept" in status["error"]

@@ -104,3 +104,41 @@ def test_ray_sweep_without_address_starts_a_local_cluster(tmp_path):
     assert sum(line.startswith("submitted group") for line in lines) == 2
     assert not ray.is_initialized()
     assert Path(tmp_path / "runs" / "small" / "sweep_plan.json").exists()
+
+
+
+def test_a_stopped_driver_cancels_its_tasks(tmp_path, ray_cluster):
+    """The driver stops (Ctrl-C here) while its tasks run: it cancels them, so nothing writes after it
+    returns even though this process stays connected to the cluster (a driver that only returned would
+    leave them running)."""
+    import time
+
+    path = _write(tmp_path, SMALL)
+    runs = tmp_path / "runs"
+    metrics = [runs / "small" / t.name / "metrics.jsonl" for t in load_plan(path).trials]
+
+    def stop_when_a_task_writes(line):
+        if line.startswith("submitted group 1"):
+            deadline = time.time() + 120
+            while not any(p.exists() and p.read_text() for p in metrics):
+                assert time.time() < deadline, "no task started writing"
+                time.sleep(0.05)
+            raise KeyboardInterrupt
+
+    ray.init(address=ray_cluster)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            run_sweep(
+                path,
+                backend="ray",
+                out_root=runs,
+                runner=FakeRunner(tmp_path / "calls.jsonl", rows=400, row_delay=0.05),
+                log=stop_when_a_task_writes,
+            )
+        time.sleep(2)  # let a cancelled task's last write land
+        written = {p: p.read_text() for p in metrics if p.exists()}
+        time.sleep(3)  # a task still running writes a row every 0.05 s
+        assert {p: p.read_text() for p in metrics if p.exists()} == written
+    finally:
+        ray.shutdown()
+    assert not any((p.parent / "status.json").exists() for p in metrics)

@@ -552,6 +552,8 @@ def validate_kwargs(
         max_steps_in_episode = task.max_steps
     if not isinstance(max_steps_in_episode, int | np.integer) or max_steps_in_episode <= 0:
         raise ValueError(f"max_steps_in_episode must be a positive integer, got {max_steps_in_episode!r}")
+    if isinstance(death_penalty, bool) or not isinstance(death_penalty, int | float | np.number):
+        raise ValueError(f"death_penalty must be a number >= 0 (reward on death: minus it), got {death_penalty!r}")
     if not np.isfinite(death_penalty) or death_penalty < 0:
         raise ValueError(
             f"death_penalty must be finite and >= 0 (reward on death is -death_penalty), "
