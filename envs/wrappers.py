@@ -152,9 +152,13 @@ class FlattenObservation(Wrapper):
             if isinstance(space, spaces.Discrete):
                 lows.append(np.zeros(n)), highs.append(np.full(n, space.n - 1))
             else:
-                lows.append(np.ravel(space.low)), highs.append(np.ravel(space.high))
+                # numpy for concrete bounds; jnp where they are traced (a space built from traced params)
+                xp = np if isinstance(space.low, np.ndarray) and isinstance(space.high, np.ndarray) else jnp
+                lows.append(xp.ravel(space.low)), highs.append(xp.ravel(space.high))
         if isinstance(inner, spaces.Dict):
             # Dict observations are flattened in sorted key order (the pytree order).
             order = sorted(range(len(leaves)), key=lambda i: list(inner.spaces)[i])
             lows, highs = [lows[i] for i in order], [highs[i] for i in order]
-        return spaces.Box(np.concatenate(lows), np.concatenate(highs), (size,), jnp.float32)
+        concrete = all(isinstance(bound, np.ndarray) for bound in lows + highs)
+        concatenate = np.concatenate if concrete else jnp.concatenate
+        return spaces.Box(concatenate(lows), concatenate(highs), (size,), jnp.float32)

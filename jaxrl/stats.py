@@ -8,6 +8,13 @@
   independently, as rliable's `StratifiedBootstrap` does, so every replicate keeps num_runs per task.
 - `bootstrap_curve_ci`: the same for learning curves, one interval per logged step.
 
+The statistics by name: ``"iqm"`` and ``"mean"`` equal rliable's ``aggregate_iqm`` and
+``aggregate_mean`` on a (num_runs, num_tasks) matrix (every task has num_runs runs, so the pooled mean
+is the mean of per-task means). ``"pooled_median"`` is the median of all scores pooled over runs and
+tasks; it is not rliable's ``aggregate_median``, which is the median over tasks of each task's mean
+score (for a single task that is the mean). ``tests/test_stats.py`` compares the point estimates and
+the percentile intervals with rliable when it is installed (``pip install 'jaxrl-research[stats]'``).
+
 Everything is plain numpy (scipy and rliable are not dependencies).
 """
 
@@ -44,7 +51,7 @@ def _iqm_last_axis(values: np.ndarray) -> np.ndarray:
 STATISTICS: dict[str, Statistic] = {
     "iqm": _iqm_last_axis,
     "mean": lambda values: values.mean(axis=-1),
-    "median": lambda values: np.median(values, axis=-1),
+    "pooled_median": lambda values: np.median(values, axis=-1),
 }
 
 
@@ -57,6 +64,11 @@ class Interval(NamedTuple):
 def _as_statistic(statistic: str | Statistic) -> Statistic:
     if callable(statistic):
         return statistic
+    if statistic == "median":
+        raise ValueError(
+            "'median' is ambiguous: 'pooled_median' is the median of all scores pooled over runs and tasks; "
+            "rliable's aggregate_median (median over tasks of per-task mean scores) is not offered"
+        )
     if statistic not in STATISTICS:
         raise ValueError(f"unknown statistic {statistic!r}; choose from {sorted(STATISTICS)}")
     return STATISTICS[statistic]
@@ -79,7 +91,8 @@ def bootstrap_ci(
     """Point estimate and percentile bootstrap interval of `statistic` over all scores.
 
     `scores` has shape (num_runs,) or (num_runs, num_tasks); runs are resampled within each task.
-    `statistic` maps an array (..., n) to (...,) over its last axis ("iqm", "mean", "median" or a callable).
+    `statistic` maps an array (..., n) to (...,) over its last axis ("iqm", "mean", "pooled_median" or a
+    callable); the n values are all runs of all tasks.
     """
     stat = _as_statistic(statistic)
     matrix = np.asarray(scores, dtype=np.float64)

@@ -22,6 +22,9 @@ run twice with the same key and once with another):
   quick): ``truncated`` is true on the L-th step of an episode and never before; at least one episode
   must reach it without terminating;
 - the same key gives a bitwise-identical trajectory; another key gives a different one.
+
+`check_spaces_under_jit` checks the spaces as gymnax clients use them: built, sampled and queried
+inside ``jax.jit`` with concrete and traced parameters, and instances of gymnax's space classes.
 """
 
 from __future__ import annotations
@@ -312,6 +315,67 @@ def check_environment(
         truncations=int(truncated.sum()),
         time_limit=limit,
     )
+
+
+def check_spaces_under_jit(env_or_name: str | envs.Environment, params: Any = None, seed: int = 0) -> None:
+    """The spaces work inside ``jax.jit`` as gymnax clients use them (PureJaxRL calls
+    ``env.observation_space(params).shape`` and samples actions inside its jitted ``train``).
+
+    With ``params`` both closed over (constants) and passed as a jit argument (traced): the spaces are
+    gymnax's classes (``gymnax.environments.spaces``), their shapes and dtypes inside the jit are those
+    outside it, a sample lies in its space (checked by ``contains`` inside the jit), and
+    ``jnp.zeros(space.shape)`` (PureJaxRL's network init) works for a non-dict observation space. (That
+    observations lie in the space is `check_environment`'s part; this check compiles no reset or step,
+    so it is cheap enough to run on every registered environment.)
+    """
+    from gymnax.environments import spaces as gymnax_spaces
+
+    if isinstance(env_or_name, str):
+        env, made_params = envs.make(env_or_name)
+        params = made_params if params is None else params
+    else:
+        env = env_or_name
+        params = env.default_params if params is None else params
+    outside = (env.observation_space(params), env.action_space(params))
+
+    def signature(space: spaces.Space) -> Any:
+        assert isinstance(space, gymnax_spaces.Space), f"{space!r} is not a gymnax space"
+        if isinstance(space, spaces.Dict):
+            return {name: signature(sub) for name, sub in space.spaces.items()}
+        assert isinstance(space, gymnax_spaces.Box | gymnax_spaces.Discrete), f"{space!r}: not a gymnax Box/Discrete"
+        return (type(space).__name__, tuple(space.shape), np.dtype(space.dtype).name)
+
+    expected = tuple(signature(space) for space in outside)
+    seen: list[Any] = []
+
+    def probe(p: Any, key: jax.Array) -> dict[str, Any]:
+        obs_space, action_space = env.observation_space(p), env.action_space(p)
+        seen.append(tuple(signature(space) for space in (obs_space, action_space)))
+        k_obs, k_action = jax.random.split(key)
+        obs_sample, action = obs_space.sample(k_obs), action_space.sample(k_action)
+        out = {
+            "obs_sample": obs_sample,
+            "action": action,
+            "obs_sample_in_space": obs_space.contains(obs_sample),
+            "action_in_space": action_space.contains(action),
+        }
+        if not isinstance(obs_space, spaces.Dict):
+            out["zeros"] = jnp.zeros(obs_space.shape)
+        return out
+
+    # One compile for both cases: ``params`` closed over (constants) and passed in (traced).
+    both = jax.jit(lambda p, k: {"closed over": probe(params, k), "traced": probe(p, k)})
+    results = both.lower(params, jax.random.key(seed)).compile(
+        compiler_options={"xla_backend_optimization_level": 0}
+    )(params, jax.random.key(seed))
+    assert seen == [expected, expected], f"spaces inside jit {seen} != outside {expected}"
+    for how, out in results.items():
+        for name in ("obs_sample_in_space", "action_in_space"):
+            assert bool(out[name]), f"params {how}: {name} is False"
+        check_leaves(outside[0], out["obs_sample"], 0, f"params {how}: sampled obs")
+        check_leaves(outside[1], out["action"], 0, f"params {how}: sampled action")
+        if "zeros" in out:
+            assert out["zeros"].shape == tuple(outside[0].shape)
 
 
 def _assert_close(a: Any, b: Any, message: str) -> None:

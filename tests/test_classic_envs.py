@@ -1,6 +1,5 @@
 """Conformance of the classic-control environments (and of the gymnax adapter) to the shared checks."""
 
-import sys
 
 import jax
 import jax.numpy as jnp
@@ -81,9 +80,3 @@ class _TimeNotResetToZero(MountainCar):
 def test_conformance_suite_catches_broken_environments(broken: MountainCar, message: str) -> None:
     with pytest.raises(AssertionError, match=message):
         check_environment(broken, num_envs=2)
-
-
-def test_gymnax_missing_says_how_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(sys.modules, "gymnax", None)  # makes `import gymnax` fail
-    with pytest.raises(ImportError, match=r"pip install 'jaxrl-research\[gymnax\]'"):
-        envs.make("gymnax:CartPole-v1")

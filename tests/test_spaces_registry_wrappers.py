@@ -49,6 +49,38 @@ def test_dict_space() -> None:
     assert space["a"].n == 3
 
 
+def test_spaces_are_gymnax_spaces() -> None:
+    from gymnax.environments import spaces as gymnax_spaces
+
+    assert isinstance(spaces.Discrete(2), gymnax_spaces.Discrete)
+    assert isinstance(spaces.Box(0.0, 1.0, (2,)), gymnax_spaces.Box)
+    assert isinstance(spaces.Dict({"a": spaces.Discrete(2)}), gymnax_spaces.Dict)
+
+
+def test_box_with_traced_bounds() -> None:
+    """Inside jit a bound may be traced: the Box keeps it as a jnp array and still samples and checks."""
+
+    def fn(high: jax.Array, key: jax.Array):
+        box = spaces.Box([-high, 0.0], [high, 1.0], (2,))  # a list with a tracer in it, as Pendulum's
+        integers = spaces.Box(0, high.astype(jnp.int32), (500,), jnp.int32)
+        sample = box.sample(key)
+        drawn = integers.sample(key)
+        return sample, box.contains(sample), box.contains(jnp.array([high + 1.0, 0.5])), drawn
+
+    sample, inside, outside, drawn = jax.jit(fn)(jnp.float32(3.0), jax.random.key(0))
+    assert bool(inside) and not bool(outside) and abs(float(sample[0])) <= 3.0
+    assert set(np.unique(drawn).tolist()) == {0, 1, 2, 3}  # high inclusive, as with concrete bounds
+    # Concrete bounds are still numpy arrays and still checked.
+    assert isinstance(spaces.Box(0.0, 1.0, (2,)).high, np.ndarray)
+
+
+def test_box_sample_with_bounds_at_the_float32_limit() -> None:
+    # CartPole's velocity bounds are +-float32 max: high - low overflows, the samples must not.
+    space = envs.make("CartPole-v1")[0].observation_space()
+    samples = jax.vmap(space.sample)(jax.random.split(jax.random.key(0), 1000))
+    assert bool(jnp.isfinite(samples).all()) and bool(jax.vmap(space.contains)(samples).all())
+
+
 # --- registry -------------------------------------------------------------------------------------
 
 
@@ -149,6 +181,17 @@ def test_flatten_observation_of_dict_observations() -> None:
     cartpole, cartpole_params = envs.make("CartPole-v1")
     obs, _ = envs.FlattenObservation(cartpole).reset(jax.random.key(0), cartpole_params)
     np.testing.assert_array_equal(obs, cartpole.reset(jax.random.key(0), cartpole_params)[0])
+
+
+def test_flatten_observation_space_with_traced_bounds() -> None:
+    class TracedBounds(envs.Environment):
+        def observation_space(self, params=None):
+            return spaces.Dict({"a": spaces.Box(0.0, params, (2,)), "b": spaces.Discrete(3)})
+
+    flat = envs.FlattenObservation(TracedBounds())
+    high = jax.jit(lambda p: flat.observation_space(p).high)(jnp.float32(4.0))
+    np.testing.assert_array_equal(high, [4.0, 4.0, 2.0])
+    assert isinstance(flat.observation_space(2.0).high, np.ndarray)
 
 
 def test_conformance_suite_handles_dict_observations() -> None:

@@ -90,5 +90,68 @@ def test_invalid_inputs_are_refused():
         interquartile_mean(np.array([]))
     with pytest.raises(ValueError, match="unknown statistic"):
         bootstrap_ci(np.ones(3), "mode")
+    with pytest.raises(ValueError, match="pooled_median"):
+        bootstrap_ci(np.ones(3), "median")
     with pytest.raises(ValueError, match="confidence"):
         bootstrap_ci(np.ones(3), confidence=1.5)
+
+
+def test_pooled_median_is_the_median_of_all_scores():
+    scores = np.array([[0.0, 10.0], [1.0, 20.0], [2.0, 30.0]])  # 3 runs x 2 tasks
+    assert bootstrap_ci(scores, "pooled_median", reps=10).point == pytest.approx(6.0)  # median of 0,1,2,10,20,30
+
+
+# --------------------------------------------------------------------------------------------------
+# Against rliable itself (optional: pip install 'jaxrl-research[stats]'; rliable needs pandas<3).
+
+
+def _rliable_scores() -> np.ndarray:
+    """5 runs x 3 tasks of skewed scores with an outlier, so IQM, mean and median all differ."""
+    rng = np.random.default_rng(7)
+    scores = rng.gamma(2.0, 1.0, size=(5, 3)) * np.array([1.0, 3.0, 10.0])
+    scores[0, 2] = 200.0
+    return scores
+
+
+def test_point_estimates_match_rliable():
+    metrics = pytest.importorskip("rliable.metrics")
+    scores = _rliable_scores()
+    assert interquartile_mean(scores) == pytest.approx(metrics.aggregate_iqm(scores), rel=1e-12)
+    assert bootstrap_ci(scores, "iqm", reps=10).point == pytest.approx(metrics.aggregate_iqm(scores), rel=1e-12)
+    assert bootstrap_ci(scores, "mean", reps=10).point == pytest.approx(metrics.aggregate_mean(scores), rel=1e-12)
+    # Our pooled median is not rliable's median of per-task means, and the names say so.
+    pooled = bootstrap_ci(scores, "pooled_median", reps=10).point
+    assert pooled == pytest.approx(np.median(scores))
+    assert pooled != pytest.approx(metrics.aggregate_median(scores))
+
+
+@pytest.mark.parametrize("statistic", ["iqm", "mean"])
+def test_bootstrap_intervals_match_rliable(statistic: str):
+    """Percentile stratified-bootstrap intervals agree with rliable's ``get_interval_estimates``.
+
+    The two draw different random resamples (numpy's Generator here, arch's RandomState there), so the
+    endpoints agree only up to Monte Carlo error. The tolerance is measured, not chosen: the spread
+    of our endpoints over 8 seeds at the same number of replications; rliable's must lie within 4
+    standard deviations of our mean (and the widths of the intervals must agree to 10%).
+    """
+    library = pytest.importorskip("rliable.library")
+    metrics = pytest.importorskip("rliable.metrics")
+    scores = _rliable_scores()
+    reps = 4000
+    aggregate = {"iqm": metrics.aggregate_iqm, "mean": metrics.aggregate_mean}[statistic]
+    points, intervals = library.get_interval_estimates(
+        {"run": scores},
+        lambda x: np.array([aggregate(x)]),
+        reps=reps,
+        confidence_interval_size=0.95,
+        method="percentile",
+        random_state=np.random.RandomState(0),
+    )
+    theirs_low, theirs_high = intervals["run"][:, 0]
+    ours = np.array([bootstrap_ci(scores, statistic, reps=reps, seed=seed)[1:] for seed in range(8)])
+    assert points["run"][0] == pytest.approx(bootstrap_ci(scores, statistic, reps=10).point, rel=1e-12)
+    mean, sd = ours.mean(axis=0), ours.std(axis=0, ddof=1)
+    assert sd.max() > 0  # the seeds do give different resamples
+    assert abs(theirs_low - mean[0]) <= 4 * sd[0], (theirs_low, mean[0], sd[0])
+    assert abs(theirs_high - mean[1]) <= 4 * sd[1], (theirs_high, mean[1], sd[1])
+    assert (theirs_high - theirs_low) == pytest.approx(mean[1] - mean[0], rel=0.1)

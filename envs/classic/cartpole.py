@@ -76,11 +76,10 @@ class CartPole(Environment[CartPoleState, CartPoleParams]):
 
     def observation_space(self, params=None) -> spaces.Box:
         params = params or self.default_params
-        high = jnp.array(
-            [params.x_threshold * 2, jnp.finfo(jnp.float32).max, params.theta_threshold_radians * 2,
-             jnp.finfo(jnp.float32).max], dtype=jnp.float32,
-        )
-        return spaces.Box(-high, high, (4,), jnp.float32)
+        largest = float(jnp.finfo(jnp.float32).max)
+        # A list, not a jnp array: concrete params then give concrete (checked) bounds, even under jit.
+        high = [params.x_threshold * 2, largest, params.theta_threshold_radians * 2, largest]
+        return spaces.Box([-h for h in high], high, (4,), jnp.float32)
 
     @property
     def name(self) -> str:
