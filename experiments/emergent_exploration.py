@@ -170,7 +170,8 @@ def verdict(env_name: str, iqm: dict, random_last_regret: float | None) -> tuple
                              f"{'yes' if faster else 'no'}"
 
 
-def write_outputs(out: Path, all_results: dict, sweep: dict, args, budgets: dict, wall: float) -> None:
+def write_outputs(out: Path, all_results: dict, sweep: dict, args, budgets: dict, wall: float,
+                  revision: str) -> None:
     out.mkdir(parents=True, exist_ok=True)
     run_rows, cond_rows = [], []
     verdicts = {}
@@ -201,7 +202,7 @@ def write_outputs(out: Path, all_results: dict, sweep: dict, args, budgets: dict
     write_rows(out / "conditions.csv", cond_rows)
     plot_bandit(out, all_results, sweep)
     plot_gridworld(out, all_results)
-    write_summary(out, verdicts, cond_rows, sweep, args, budgets, wall)
+    write_summary(out, verdicts, cond_rows, sweep, args, budgets, wall, revision)
 
 
 def curve_rows(curves: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -326,7 +327,8 @@ QUICK_NOTE = (
 )
 
 
-def write_summary(out: Path, verdicts: dict, cond_rows: list, sweep: dict, args, budgets: dict, wall: float):
+def write_summary(out: Path, verdicts: dict, cond_rows: list, sweep: dict, args, budgets: dict, wall: float,
+                  revision: str):
     lines = [
         "# Emergent exploration from a greedy objective",
         "",
@@ -337,7 +339,7 @@ def write_summary(out: Path, verdicts: dict, cond_rows: list, sweep: dict, args,
         "",
         f"Size: {args.size}; seeds per cell: {budgets['seeds']}; "
         f"wall time {wall / 60:.1f} min on this machine (CPU: {jax.devices()[0].device_kind}); "
-        f"git commit {git_revision()}.",
+        f"git commit {revision}.",
         "",
         "Budget per run (environment steps): "
         + ", ".join(f"{e}: {b:,}" for e, b in budgets["steps"].items()) + ".",
@@ -381,6 +383,43 @@ def write_summary(out: Path, verdicts: dict, cond_rows: list, sweep: dict, args,
     (out / "summary.md").write_text("\n".join(lines) + "\n")
 
 
+RAW_FILE = "raw.npz"
+
+
+def save_raw(path: Path, all_results: dict, meta: dict) -> None:
+    """Every evaluation record (per seed, trial and pull/step), so that the report can be remade
+    without training (``--report-only``)."""
+    arrays = {"__meta__": np.asarray(yaml.safe_dump(meta))}
+    for env_name, results in all_results.items():
+        for (structure, memory, horizon), record in results.items():
+            for field, value in record.items():
+                if field == "cumulative_regret":  # remade from ``regret`` on loading
+                    continue
+                value = np.asarray(value)
+                if value.dtype == np.float64:
+                    value = value.astype(np.float32)
+                elif value.dtype.kind == "i" and value.size and -128 <= value.min() and value.max() < 128:
+                    value = value.astype(np.int8)
+                arrays[f"{env_name}|{structure}|{memory}|{horizon}|{field}"] = value
+    np.savez_compressed(path, **arrays)
+
+
+def load_raw(path: Path) -> tuple[dict, dict]:
+    """`save_raw`'s results and its ``meta``."""
+    with np.load(path) as data:
+        meta = yaml.safe_load(str(data["__meta__"]))
+        all_results: dict = {}
+        for name in data.files:
+            if name == "__meta__":
+                continue
+            env_name, structure, memory, horizon, field = name.split("|")
+            record = all_results.setdefault(env_name, {}).setdefault((structure, memory, horizon), {})
+            record[field] = data[name].astype(np.int32) if data[name].dtype == np.int8 else data[name]
+            if field == "regret":
+                record["cumulative_regret"] = np.cumsum(data[name], axis=-1)
+    return all_results, meta
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--size", choices=("quick", "medium", "full"), default="full",
@@ -391,10 +430,18 @@ def main() -> None:
     parser.add_argument("--envs", nargs="*", default=None, help="a subset of the sweep's environments")
     parser.add_argument("--seeds", type=int, default=None, help="override the size's number of seeds")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--report-only", action="store_true",
+                        help=f"remake the tables, plots and summary from OUT/{RAW_FILE} (no training)")
     args = parser.parse_args()
     if args.quick:
         args.size = "quick"
     sweep = yaml.safe_load(args.sweep.read_text())
+    if args.report_only:
+        all_results, meta = load_raw(args.out / RAW_FILE)
+        args.size = meta["size"]
+        write_outputs(args.out, all_results, sweep, args, meta["budgets"], meta["wall_s"], meta["revision"])
+        print((args.out / "summary.md").read_text())
+        return
     size = sweep["sizes"][args.size]
     seeds = args.seeds or size["seeds"]
     env_names = args.envs or list(sweep["environments"])
@@ -405,7 +452,12 @@ def main() -> None:
         all_results[env_name] = run_environment(env_name, sweep["environments"][env_name], sweep, size,
                                                 seeds, args.seed, log)
     budgets = {"seeds": seeds, "steps": {e: size[e]["total_timesteps"] for e in env_names}}
-    write_outputs(args.out, all_results, sweep, args, budgets, time.time() - start)
+    wall, revision = time.time() - start, git_revision()
+    args.out.mkdir(parents=True, exist_ok=True)
+    save_raw(args.out / RAW_FILE, all_results,
+             {"size": args.size, "budgets": budgets, "wall_s": wall, "revision": revision,
+              "seed": args.seed, "cpu": jax.devices()[0].device_kind})
+    write_outputs(args.out, all_results, sweep, args, budgets, wall, revision)
     print((args.out / "summary.md").read_text())
 
 
