@@ -14,17 +14,21 @@ fresh trials (`jaxrl.meta.evaluate`), beside the bandit baselines on those trial
     python experiments/emergent_exploration.py --size medium    # the recorded results
 
 Writes into results/emergent_exploration/: runs.csv (one row per environment x condition x seed),
-conditions.csv (IQM and 95% bootstrap interval over seeds per condition), regret_curves.csv and
-steps_by_episode.csv (the curves behind the plots), bandit.png, gridworld.png and summary.md.
+conditions.csv (IQM and 95% bootstrap interval over seeds per condition), verdicts.csv (the four
+claims per environment, with their evidence), regret_curves.csv and steps_by_episode.csv (the curves
+behind the plots), bandit.png, gridworld.png, summary.md, and raw.npz (every evaluation record, so
+that ``--report-only`` remakes all of the above without training).
 
-What counts as emergent exploration (rules applied to the IQM over seeds, stated in summary.md):
-
-- bandit: the agent explores early (IQM exploration rate over the first inner episode >= 0.1, and
-  >= 2 distinct arms per trial) *and* profits from it (regret per pull in the last inner episode at
-  most half of the uniform random policy's). Spread over arms that never pays off is not
-  information-seeking; without structure nothing can pay off, and the rule says so.
-- gridworld: the agent finds the goal in episode 1 (success >= 0.5) and then goes there faster:
-  steps in episode 5 at most 70% of the steps in episode 1 (the criterion of the learning check).
+How the claims are judged is `jaxrl.meta.judge` (its docstring, repeated in summary.md): on the
+bandit, the drop of the exploration rate within the first inner episode (explore, then commit), a
+measure that scripted policies reach with or without structure and on a one-step memory, and the
+fall of regret from the first inner episode to the last; on the gridworld, the speed-up from the
+first inner episode to the last. "It vanishes without structure / memory" is judged by a bootstrap
+interval on the difference from the full cell, so it cannot be reproduced when the full cell shows
+nothing to lose. Every verdict has a positive and a negative control in `tests/test_meta_judge.py`.
+The scripted references beside the agents: the bandit baselines (`jaxrl.meta.baselines`), win-stay
+lose-shift reset at every inner episode (what a memory-off agent could do), and on the gridworld a
+depth-first search every episode and the same search followed by the shortest path back to the goal.
 """
 
 from __future__ import annotations
@@ -257,6 +261,7 @@ BASELINE_COLOURS = {"thompson": "black", "ucb1": "grey", "greedy": "tab:olive", 
 
 def bar_panel(ax, rows: list[dict], metric: str, title: str, reference: float | None = None) -> None:
     """IQM over seeds with its 95% bootstrap interval, one bar per agent cell (blue) or baseline (grey)."""
+    rows = sorted(rows, key=lambda r: (r["memory"] == "baseline", r["structure"] != "on"))  # agents first
     names = [cell_label(r["structure"], r["memory"], r["horizon"]) for r in rows]
     point = np.array([r[metric] for r in rows])
     err = np.array([[r[metric] - r[f"{metric}_low"], r[f"{metric}_high"] - r[metric]] for r in rows]).T
@@ -428,14 +433,16 @@ def write_summary(out: Path, verdicts: dict, cond_rows: list, scores_by_env: dic
         *([QUICK_NOTE, ""] if args.size == "quick" else []),
         "## The verdicts",
         "",
-        "| environment | claim | paper | this run | evidence (IQM over seeds, 95% bootstrap interval) |",
-        "|---|---|---|---|---|",
+        "Evidence: IQM over seeds with its 95% bootstrap interval.",
+        "",
     ]
     for env_name, env_verdicts in sorted(verdicts.items()):
+        lines += [f"**{env_name}**", ""]
         for v in env_verdicts:
             mark = "**reproduced**" if v.reproduced else "**not reproduced**"
-            lines.append(f"| {env_name} | {v.claim} | {v.paper} | {mark} | {v.why} |")
-    lines += ["", "## How each claim is judged (`jaxrl/meta/judge.py`)", "", doc, "",
+            lines.append(f"- {v.claim} (paper: {v.paper}): {mark}. {v.why}.")
+        lines.append("")
+    lines += ["## How each claim is judged (`jaxrl/meta/judge.py`)", "", doc, "",
               "Conditions: no structure = bandit means redrawn every pull, gridworld goal redrawn every episode; "
               "no memory = a feed-forward policy reset at every inner episode (it still sees the trial wrapper's "
               "previous action and reward: a one-step memory); horizon = gamma_step 0.95 (long) or 0 (short). "

@@ -146,6 +146,13 @@ def test_bandit_nothing_to_vanish_is_not_a_reproduction():
     result = verdicts("bandit", cells(nothing, no_structure=bandit_play("random", "step", False),
                                       no_memory=bandit_play("fixed", "none", True)))
     assert result == [False, False, False, False]
+    # exploring that buys nothing later (greedy forgetting at every episode) is not emergent exploration
+    # either, so there is again nothing to vanish
+    pointless = bandit_play("greedy", "none", True)
+    assert np.all(pointless["explore_drop"] == 1.0)
+    result = verdicts("bandit", cells(pointless, no_structure=bandit_play("random", "step", False),
+                                      no_memory=bandit_play("fixed", "none", True)))
+    assert result == [False, False, False, False]
 
 
 def test_bandit_short_horizon_claim():

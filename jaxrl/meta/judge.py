@@ -34,7 +34,8 @@ A cell **shows** emergent exploration when its measure's IQM over seeds is at le
 effect below and its 95% bootstrap interval lies above 0 (bandit: `explore_drop`, and for claims 1 and
 4 also `payoff`; gridworld: `speedup`, and for claims 1 and 4 also `success_ep1`). A claim that it
 **vanishes** without structure (or memory) needs the full cell (structure, memory, long horizon) to
-show it, every cell without structure (or memory) not to show it, and the bootstrap interval of the
+show it by claim 1's rule (else there is nothing to vanish), every cell without structure (or memory)
+not to show the behaviour measure, and the bootstrap interval of the
 difference of IQMs (full minus ablated, seeds resampled independently) to lie above 0 in each.
 """
 
@@ -168,12 +169,14 @@ def full_shows(kind: str, scores: dict[str, np.ndarray]) -> tuple[bool, str]:
 
 
 def vanishes(kind: str, full: dict[str, np.ndarray], ablated: dict[tuple, dict[str, np.ndarray]]) -> tuple[bool, str]:
-    """Whether the behaviour the full cell shows is absent from every ablated cell and significantly
-    below the full cell's in each (difference of IQMs, bootstrap interval above 0)."""
+    """Whether the full cell shows emergent exploration (`full_shows`) and its behaviour measure is
+    absent from every ablated cell and significantly below the full cell's in each (difference of
+    IQMs, bootstrap interval above 0)."""
     name, minimum = behaviour_measure(kind)
-    full_effect = effect(full, name, minimum)
-    parts, ok = [f"full cell {full_effect.text()}: {'shows it' if full_effect.shown else 'does not show it'}"], \
-        full_effect.shown
+    full_ok, _ = full_shows(kind, full)
+    parts = [f"the full cell {'shows' if full_ok else 'does not show (nothing to vanish)'} emergent exploration "
+             f"(claim 1's rule)"]
+    ok = full_ok
     for cell, scores in ablated.items():
         own = effect(scores, name, minimum)
         diff = bootstrap_difference(full[name], scores[name])
