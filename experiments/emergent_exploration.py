@@ -349,7 +349,7 @@ def plot_gridworld(out: Path, all_results: dict, cond_rows: list) -> None:
         ax.set_title(f"{env_name}, {condition}", fontsize=9)
         ax.set_xlabel("inner episode within the trial")
         ax.set_ylabel("steps to the goal, or the limit (IQM over seeds)")
-        ax.legend(fontsize=7)
+        ax.legend(fontsize=7, loc="best")
     agent_rows = [r for r in cond_rows if r["env"] == env_name]
     bar_panel(fig.add_subplot(grid[1, 0]), agent_rows, "speedup",
               f"speed-up: 1 - steps in the last episode / steps in episode 1 (judged; shows it at >= {MIN_SPEEDUP})",
@@ -424,8 +424,8 @@ def write_summary(out: Path, verdicts: dict, cond_rows: list, scores_by_env: dic
         "vanishes; a short credit-assignment horizon does not always remove it.",
         "",
         f"Size: {args.size}; seeds per cell: {budgets['seeds']}; training and evaluation took {wall / 60:.1f} min "
-        f"on a shared 2-core CPU (pinned to one core, other jobs running), at git commit {revision}; this "
-        f"report was made from its `raw.npz` by `--report-only` at {git_revision()}.",
+        f"on a shared 2-core CPU (pinned to one core, other jobs running), finishing at git commit {revision}; "
+        f"this report was made from its `raw.npz` by `--report-only` at {git_revision()}.",
         "",
         "Budget per run (environment steps): "
         + ", ".join(f"{e}: {b:,}" for e, b in budgets["steps"].items()) + ".",
