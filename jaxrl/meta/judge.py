@@ -123,8 +123,14 @@ class Effect:
     def shown(self) -> bool:
         return self.point >= self.minimum and self.low > 0.0
 
+    @property
+    def narrow(self) -> bool:
+        """The interval straddles the minimum effect: the call could go the other way with other seeds."""
+        return self.low < self.minimum <= self.high
+
     def text(self) -> str:
-        return f"{self.name} {self.point:.2f} [{self.low:.2f}, {self.high:.2f}]"
+        note = f" (a narrow call: the interval straddles the minimum {self.minimum})" if self.narrow else ""
+        return f"{self.name} {self.point:.2f} [{self.low:.2f}, {self.high:.2f}]{note}"
 
 
 def effect(scores: dict[str, np.ndarray], name: str, minimum: float) -> Effect:
