@@ -433,6 +433,10 @@ def write_summary(out: Path, verdicts: dict, cond_rows: list, scores_by_env: dic
         *([QUICK_NOTE, ""] if args.size == "quick" else []),
         "## The verdicts",
         "",
+        *[f"- {env_name}: reproduced: {'; '.join(v.claim for v in vs if v.reproduced) or 'none'}. "
+          f"**Not reproduced**: {'; '.join(v.claim for v in vs if not v.reproduced) or 'none'}."
+          for env_name, vs in sorted(verdicts.items())],
+        "",
         "Evidence: IQM over seeds with its 95% bootstrap interval.",
         "",
     ]
