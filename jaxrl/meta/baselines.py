@@ -1,5 +1,7 @@
 """Bandit baselines on the same trials as the meta-RL agent: Thompson sampling, UCB1, greedy on
-empirical means, uniform random and the oracle arm; plus the bandit exploration measures.
+empirical means, uniform random and the oracle arm, and two controls (win-stay lose-shift, one fixed
+arm); plus the bandit exploration measures; and two scripted searches of the goal trials (the end of
+this file).
 
 A policy is a pure function ``policy(stats, key, true_means) -> arm`` of the arm statistics gathered
 so far in the trial (`ArmStatistics`); only the oracle reads ``true_means``. `run_baseline` plays a
@@ -22,22 +24,32 @@ from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from flax import struct
 
 from envs.bandits import BanditParams, StructuredBandit
+from envs.gridworld.goal_trials import MOVES, GoalTrials, GoalTrialsParams
 
 
 @struct.dataclass
 class ArmStatistics:
     counts: jax.Array  # [K] pulls of each arm since the last reset of the statistics
     sums: jax.Array  # [K] summed rewards of each arm
+    last_arm: jax.Array  # the previous pull's arm (-1 before the first), for one-step-memory policies
+    last_reward: jax.Array  # the previous pull's reward
 
     @classmethod
     def zeros(cls, num_arms: int) -> ArmStatistics:
-        return cls(jnp.zeros((num_arms,), jnp.float32), jnp.zeros((num_arms,), jnp.float32))
+        zeros = jnp.zeros((num_arms,), jnp.float32)
+        return cls(zeros, zeros, jnp.asarray(-1, jnp.int32), jnp.asarray(0.0, jnp.float32))
 
     def update(self, arm: jax.Array, reward: jax.Array) -> ArmStatistics:
-        return ArmStatistics(self.counts.at[arm].add(1.0), self.sums.at[arm].add(reward))
+        return ArmStatistics(
+            self.counts.at[arm].add(1.0),
+            self.sums.at[arm].add(reward),
+            jnp.asarray(arm, jnp.int32),
+            jnp.asarray(reward, jnp.float32),
+        )
 
     def empirical_means(self) -> jax.Array:
         """Mean reward of each arm; 0 for untried arms (mask them with ``counts > 0``)."""
@@ -108,6 +120,32 @@ def uniform_random() -> Policy:
 
     def policy(stats: ArmStatistics, key: jax.Array, true_means: jax.Array) -> jax.Array:
         return jax.random.randint(key, (), 0, stats.counts.shape[0]).astype(jnp.int32)
+
+    return policy
+
+
+def win_stay_lose_shift(win_above: float = 0.5) -> Policy:
+    """The best-known one-step-memory policy (Robbins 1952): a random arm first; then the same arm
+    after a reward above ``win_above``, otherwise a different arm uniformly at random. It reads only
+    the previous arm and reward, so it is a policy a feed-forward agent on the trial wrapper's inputs
+    can represent (with ``run_baseline(..., reset_each_episode=True)``: forgotten at every episode)."""
+
+    def policy(stats: ArmStatistics, key: jax.Array, true_means: jax.Array) -> jax.Array:
+        num_arms = stats.counts.shape[0]
+        key_first, key_shift = jax.random.split(key)
+        first = jax.random.randint(key_first, (), 0, num_arms)
+        other = (stats.last_arm + jax.random.randint(key_shift, (), 1, num_arms)) % num_arms
+        choice = jnp.where(stats.last_reward > win_above, stats.last_arm, other)
+        return jnp.where(stats.last_arm < 0, first, choice).astype(jnp.int32)
+
+    return policy
+
+
+def fixed_arm(arm: int = 0) -> Policy:
+    """Always the same arm: never explores (a negative control for the exploration measures)."""
+
+    def policy(stats: ArmStatistics, key: jax.Array, true_means: jax.Array) -> jax.Array:
+        return jnp.asarray(arm, jnp.int32)
 
     return policy
 
@@ -197,3 +235,98 @@ def exploration_flags(arms: jax.Array, rewards: jax.Array, num_arms: int) -> tup
 def distinct_arms(arms: jax.Array, num_arms: int) -> jax.Array:
     """How many different arms a trial (``[T]``; ``vmap`` for many) pulled."""
     return (jnp.zeros((num_arms,), bool).at[arms].set(True)).sum()
+
+
+# Scripted policies on the hidden-goal gridworld trials (`envs.gridworld.goal_trials`): references for
+# the gridworld measures and controls for the verdicts of `jaxrl.meta.judge`.
+GOAL_BASELINES = ("sweep", "sweep_return")
+
+
+def depth_first_walk(walls: np.ndarray, start: tuple[int, int] = (0, 0)) -> list[int]:
+    """The actions (0 up, 1 right, 2 down, 3 left) of a depth-first search of the free cells from
+    ``start``, neighbours tried in action order, backtracking steps included, until every free cell
+    has been visited."""
+    walls = np.asarray(walls, bool)
+    size = walls.shape[0]
+    visited, stack, actions = {start}, [start], []
+    free = int((~walls).sum())
+    while len(visited) < free and stack:
+        row, col = stack[-1]
+        for action, (dr, dc) in enumerate(MOVES):
+            nxt = (row + int(dr), col + int(dc))
+            if 0 <= nxt[0] < size and 0 <= nxt[1] < size and not walls[nxt] and nxt not in visited:
+                visited.add(nxt)
+                stack.append(nxt)
+                actions.append(action)
+                break
+        else:
+            stack.pop()
+            if stack:
+                back = (stack[-1][0] - row, stack[-1][1] - col)
+                actions.append(int(np.flatnonzero((MOVES == back).all(1))[0]))
+    return actions
+
+
+def first_step_towards(walls: np.ndarray) -> np.ndarray:
+    """``[cells, cells]`` table: the first action of a shortest path from cell ``c`` (second index) to
+    cell ``g`` (first index), row-major cell indices; 0 where ``c == g`` or ``g`` is unreachable."""
+    walls = np.asarray(walls, bool)
+    size = walls.shape[0]
+    table = np.zeros((size * size, size * size), np.int32)
+    for goal in range(size * size):
+        if walls.flat[goal]:
+            continue
+        frontier, seen = [divmod(goal, size)], {divmod(goal, size)}
+        while frontier:  # breadth-first from the goal: a cell's action leads to its parent
+            nxt_frontier = []
+            for row, col in frontier:
+                for action, (dr, dc) in enumerate(MOVES):
+                    cell = (row - int(dr), col - int(dc))  # moving by `action` from `cell` reaches (row, col)
+                    if 0 <= cell[0] < size and 0 <= cell[1] < size and not walls[cell] and cell not in seen:
+                        seen.add(cell)
+                        table[goal, cell[0] * size + cell[1]] = action
+                        nxt_frontier.append(cell)
+            frontier = nxt_frontier
+    return table
+
+
+def run_goal_baseline(name: str, key: jax.Array, num_trials: int, params: GoalTrialsParams) -> dict[str, jax.Array]:
+    """Play a scripted policy on ``num_trials`` goal trials (trial ``i`` reset with
+    ``jax.random.split(key, num_trials)[i]``); ``episode_steps`` and ``episode_reached``,
+    ``[num_trials, num_episodes]`` as in `jaxrl.meta.evaluate.evaluate_goal_trials`.
+
+    - ``"sweep"``: the depth-first walk (`depth_first_walk`) from the start in every episode, whatever
+      happened before: a search that never uses an earlier episode;
+    - ``"sweep_return"``: the same search until the goal has been reached once in the trial, then in
+      every later episode the shortest path to where it was (what memory of the goal can buy); if the
+      remembered cell holds no goal (it moved), it forgets it and walks the search from where it is."""
+    if name not in GOAL_BASELINES:
+        raise ValueError(f"unknown goal-trials baseline {name!r}; known: {GOAL_BASELINES}")
+    walls = np.asarray(params.walls)
+    size, num_episodes = walls.shape[0], int(params.num_episodes)
+    walk = jnp.asarray((depth_first_walk(walls) + [0] * int(params.max_episode_steps))[: params.max_episode_steps])
+    towards = jnp.asarray(first_step_towards(walls))
+    env = GoalTrials()
+    num_steps = int(params.max_steps_in_episode)
+
+    def play_trial(trial_key: jax.Array) -> dict[str, jax.Array]:
+        _, state = env.reset_env(trial_key, params)
+
+        def step(carry, step_key):
+            state, memory = carry
+            cell = state.position[0] * size + state.position[1]
+            memory = jnp.where(memory == cell, -1, memory)  # standing on the remembered cell: no goal here
+            action = walk[state.episode_time]
+            if name == "sweep_return":
+                action = jnp.where(memory >= 0, towards[jnp.maximum(memory, 0), cell], action)
+            _, new_state, _, _, info = env.step_env(step_key, state, action, params)
+            goal = state.goal[0] * size + state.goal[1]
+            memory = jnp.where(info["reached_goal"], goal, memory)
+            return (new_state, memory), (info["inner_episode"], info["reached_goal"])
+
+        carry = (state, jnp.asarray(-1, jnp.int32))
+        _, (episode, reached) = jax.lax.scan(step, carry, jax.random.split(jax.random.fold_in(trial_key, 1), num_steps))
+        in_episode = episode[:, None] == jnp.arange(num_episodes)
+        return {"episode_steps": in_episode.sum(0), "episode_reached": (in_episode & reached[:, None]).any(0)}
+
+    return jax.vmap(play_trial)(jax.random.split(key, num_trials))

@@ -15,8 +15,9 @@ evaluates all seeds of a vmapped training run in one program (`evaluate_seeds`).
 - `evaluate_bandit`: per pull ``arms``, ``rewards``, ``regret``, ``cumulative_regret``, ``explored``
   and ``defined`` (`jaxrl.meta.baselines.exploration_flags`), and per trial ``distinct_arms``;
 - `evaluate_goal_trials`: per inner episode ``episode_steps`` (steps taken; ``max_episode_steps``
-  when the goal was not reached) and ``episode_reached``, and per trial ``distinct_cells_first``
-  (cells visited in episode 1, the start and the goal, if reached, included).
+  when the goal was not reached) and ``episode_reached``, per trial ``distinct_cells_first``
+  (cells visited in episode 1, the start and the goal, if reached, included), and per step the
+  agent's ``cell``, ``action``, ``inner_episode``, ``reached_goal`` and ``valid``.
 """
 
 from __future__ import annotations
@@ -127,6 +128,14 @@ def goal_trials_metrics(record: dict[str, jax.Array], num_episodes: int) -> dict
         "episode_steps": episode_steps,
         "episode_reached": episode_reached,
         "distinct_cells_first": distinct_cells_first,
+        # per step, for measures read afterwards (`jaxrl.meta.judge`): the cell before the step
+        # (row-major index), the action, the inner episode, whether the step reached the goal, and
+        # whether it belongs to the first trial
+        "cell": jnp.argmax(record["obs"]["obs"], axis=-1).astype(jnp.int32),
+        "action": record["action"].astype(jnp.int32),
+        "inner_episode": record["inner_episode"].astype(jnp.int32),
+        "reached_goal": record["reached_goal"],
+        "valid": record["valid"],
     }
 
 
