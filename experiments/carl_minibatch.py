@@ -15,8 +15,9 @@ For each reward x mini-batch size, the seeds train as one vmapped program (`jaxr
 Every trained policy, and the untrained policy of the same seed, then drives held-out routes acting
 with the mean of its Beta distribution, and is scored by the driving score and route completion
 (never by its own training reward), with what ended each route (finished, collision, red light, off
-road, stuck, time limit). A size whose trained policies do not clearly beat their untrained selves is
-flagged as too short to learn.
+road, stuck, time limit). A size whose trained policies do not clearly beat both their untrained
+selves and a no-learning reference (`straight_ahead`: never steer, hold the speed limit) is flagged as
+too short to learn.
 
 Writes into results/carl/ (or ``--out``): minibatch_runs.csv (one row per reward x mini-batch x seed,
 with the failure modes), minibatch_summary.csv (IQM and 95 % bootstrap interval over seeds),
@@ -28,6 +29,7 @@ from __future__ import annotations
 import argparse
 import csv
 import functools
+import json
 import time
 from pathlib import Path
 
@@ -43,6 +45,7 @@ import matplotlib.ticker  # noqa: E402, F401  (matplotlib.ticker.ScalarFormatter
 
 import envs  # noqa: E402
 from envs.driving import INFRACTIONS, run_episode  # noqa: E402
+from envs.driving.world import speed_limit_at  # noqa: E402
 from jaxrl.ppo import PPOConfig, episode_means, make_train  # noqa: E402
 from jaxrl.report import git_revision, write_rows  # noqa: E402
 from jaxrl.stats import bootstrap_ci  # noqa: E402
@@ -182,7 +185,33 @@ def _make_evaluator(network, env_kwargs: dict, num_routes: int, eval_seed: int):
 
 
 
-LEARNED_MARGIN = 0.05  # driving score a size's policies must gain over their untrained selves
+LEARNED_MARGIN = 0.05  # driving score a size's policies must gain over the better of the two references
+
+
+def straight_ahead(env_kwargs: dict, num_routes: int, eval_seed: int) -> dict[str, float]:
+    """The no-learning reference: never steer, hold the speed limit (what a policy gets from learning
+    only to press the pedal), on the same held-out routes and traffic as `evaluate`. Returns the mean
+    driving score and route completion and the share of routes ended by each of `ENDINGS`."""
+    env, env_params = envs.make("Driving-v0", **{**env_kwargs, "num_contexts": 1, "context_seed": eval_seed})
+
+    def one_route(context_seed, key):
+        params = env_params.replace(context_seed=context_seed)
+
+        def policy(state, obs, _key):
+            limit = speed_limit_at(state.route, state.s)
+            return jnp.stack([0.0, jnp.clip((limit - state.ego.v) / 3.0, -1.0, 1.0)])
+
+        info, _, _ = run_episode(env, params, key, policy)
+        return info
+
+    keys = jax.random.split(jax.random.PRNGKey(eval_seed), num_routes)
+    info = jax.jit(jax.vmap(one_route))(eval_seed + jnp.arange(num_routes), keys)
+    scores = {name: np.asarray(info[name]) for name in ("route_completion", "driving_score", "success")}
+    scores.update({name: np.asarray(info["infractions"][name]) for name in INFRACTIONS})
+    out = {"driving_score": float(scores["driving_score"].mean()),
+           "route_completion": float(scores["route_completion"].mean())}
+    out.update({key: float(value.mean()) for key, value in route_endings(scores).items()})
+    return out
 
 
 def clearly(a: dict, b: dict, metric: str = "driving_score") -> str:
@@ -194,12 +223,13 @@ def clearly(a: dict, b: dict, metric: str = "driving_score") -> str:
     return "overlap"
 
 
-def learning_checks(rows: list[dict], curve: np.ndarray) -> dict:
-    """For one (reward, mini-batch): the gain in driving score over the untrained policy of the same seed
-    (IQM and bootstrap interval over seeds); ``learned`` when its lower bound exceeds `LEARNED_MARGIN`;
+def learning_checks(rows: list[dict], curve: np.ndarray, floor: float = 0.0) -> dict:
+    """For one (reward, mini-batch): the gain in driving score over the better of the untrained policy of
+    the same seed and ``floor`` (the `straight_ahead` reference's score), as IQM and bootstrap interval
+    over seeds; ``learned`` when its lower bound exceeds `LEARNED_MARGIN`;
     and how much the training return (mean over seeds) still rose over the last 30 % of the chunks,
     relative to its total rise since the first chunk (``late_rise``; near 0 means it had levelled off)."""
-    gain = np.array([r["driving_score"] - r["untrained_driving_score"] for r in rows])
+    gain = np.array([r["driving_score"] - max(r["untrained_driving_score"], floor) for r in rows])
     ci = bootstrap_ci(gain, "iqm")
     mean_curve = curve.mean(axis=0)
     late = int(round(0.7 * (len(mean_curve) - 1)))
@@ -238,7 +268,8 @@ def judge(summary: list[dict], rewards: list[str]) -> tuple[str, str]:
     return verdict, "; ".join(parts)
 
 
-def summarise(rows: list[dict], curves: dict, rewards: list[str], minibatches: list[int]) -> list[dict]:
+def summarise(rows: list[dict], curves: dict, rewards: list[str], minibatches: list[int],
+              floor: float = 0.0) -> list[dict]:
     """One entry per (reward, mini-batch): IQM and 95 % bootstrap interval over seeds of the scores, the
     untrained policies' driving score, the failure modes (mean over seeds) and `learning_checks`."""
     summary = []
@@ -252,7 +283,7 @@ def summarise(rows: list[dict], curves: dict, rewards: list[str], minibatches: l
                 entry.update({metric: ci.point, f"{metric}_low": ci.low, f"{metric}_high": ci.high})
             for name in ENDINGS:
                 entry[f"ended_{name}"] = float(np.mean([r[f"ended_{name}"] for r in group]))
-            entry.update(learning_checks(group, curves[(reward, minibatch)]))
+            entry.update(learning_checks(group, curves[(reward, minibatch)], floor))
             summary.append(entry)
     return summary
 
@@ -294,6 +325,31 @@ def plot(summary: list[dict], rewards: list[str], path: Path) -> None:
     plt.close(fig)
 
 
+def run_point(spec: dict, size: dict, config: PPOConfig, reward: str, minibatch: int, seeds: int,
+              seed: int) -> dict:
+    """Train one (reward, mini-batch) point over all seeds and score it: per-seed rows and the curves."""
+    t0 = time.time()
+    trainer, untrained, state, curve = train_seeds(config, seeds, seed)
+    train_time = time.time() - t0
+    env_kwargs = {**spec["env_kwargs"], "reward": reward}
+    scores = evaluate(trainer, state.params, env_kwargs, int(size["eval_routes"]), int(spec["eval_seed"]))
+    before = evaluate(trainer, untrained, env_kwargs, int(size["eval_routes"]), int(spec["eval_seed"]))
+    rows = [{
+        "reward": reward, "minibatch": minibatch, "seed": s, "num_envs": config.num_envs,
+        "batch_per_update": config.batch_size, "updates": config.num_updates,
+        "gradient_steps": gradient_steps(config), "env_steps": config.num_updates * config.batch_size,
+        "driving_score": float(scores["driving_score"][s].mean()),
+        "route_completion": float(scores["route_completion"][s].mean()),
+        "untrained_driving_score": float(before["driving_score"][s].mean()),
+        **{f"ended_{name}": float(scores[f"ended_{name}"][s].mean()) for name in ENDINGS},
+        **{f"{name}_per_route": float(scores[name][s].mean()) for name in INFRACTIONS},
+        "final_train_return": float(curve[s, -1]),
+        "train_seconds": train_time / seeds,
+        "point_seconds": (time.time() - t0) / seeds,
+    } for s in range(seeds)]
+    return {"rows": rows, "curve": curve.tolist()}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--size", choices=("quick", "medium", "full"), default="full",
@@ -302,6 +358,8 @@ def main() -> None:
     parser.add_argument("--sweep", type=Path, default=ROOT / "sweeps" / "carl_minibatch.yaml")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=ROOT / "results" / "carl")
+    parser.add_argument("--rewards", nargs="+", help="run only these rewards' points (e.g. one per process)")
+    parser.add_argument("--minibatches", nargs="+", type=int, help="run only these mini-batch sizes' points")
     args = parser.parse_args()
     spec = yaml.safe_load(args.sweep.read_text())
     size_name = "quick" if args.quick else args.size
@@ -310,39 +368,44 @@ def main() -> None:
     rewards = list(spec["rewards"])
     args.out.mkdir(parents=True, exist_ok=True)
 
-    rows, curves, start = [], {}, time.time()
+    rows, curves = [], {}
+    points_dir = args.out / "minibatch_points"
+    points_dir.mkdir(exist_ok=True)
+    missing = []
     for reward in rewards:
         for minibatch in minibatches:
             config = ppo_config(spec, size, reward, minibatch)
-            t0 = time.time()
-            trainer, untrained, state, curve = train_seeds(config, seeds, args.seed)
-            train_time = time.time() - t0
-            env_kwargs = {**spec["env_kwargs"], "reward": reward}
-            scores = evaluate(trainer, state.params, env_kwargs, int(size["eval_routes"]), int(spec["eval_seed"]))
-            before = evaluate(trainer, untrained, env_kwargs, int(size["eval_routes"]), int(spec["eval_seed"]))
-            curves[(reward, minibatch)] = curve
-            for s in range(seeds):
-                rows.append({
-                    "reward": reward, "minibatch": minibatch, "seed": s, "num_envs": config.num_envs,
-                    "batch_per_update": config.batch_size, "updates": config.num_updates,
-                    "gradient_steps": gradient_steps(config), "env_steps": config.num_updates * config.batch_size,
-                    "driving_score": float(scores["driving_score"][s].mean()),
-                    "route_completion": float(scores["route_completion"][s].mean()),
-                    "untrained_driving_score": float(before["driving_score"][s].mean()),
-                    **{f"ended_{name}": float(scores[f"ended_{name}"][s].mean()) for name in ENDINGS},
-                    **{f"{name}_per_route": float(scores[name][s].mean()) for name in INFRACTIONS},
-                    "final_train_return": float(curve[s, -1]),
-                    "train_seconds": train_time / seeds,
-                })
+            path = points_dir / f"{size_name}_{reward}_{minibatch}.json"
+            setting = {"config": repr(config), "seeds": seeds, "seed": args.seed, "eval_routes": size["eval_routes"],
+                       "eval_seed": spec["eval_seed"]}
+            if path.exists():  # a point that already ran (in this or another process) is read back
+                point = json.loads(path.read_text())
+                if point["setting"] != setting:
+                    raise ValueError(f"{path} was made with other settings; delete it to rerun that point")
+            elif ((args.rewards and reward not in args.rewards)
+                  or (args.minibatches and minibatch not in args.minibatches)):
+                missing.append(f"{reward} {minibatch}")
+                continue
+            else:
+                point = {"setting": setting, **run_point(spec, size, config, reward, minibatch, seeds, args.seed)}
+                path.write_text(json.dumps(point))
+            rows.extend(point["rows"])
+            curves[(reward, minibatch)] = np.asarray(point["curve"])
             print(f"{reward:6s} minibatch {minibatch:6d} ({config.num_envs} envs, {config.num_updates} updates, "
                   f"{gradient_steps(config)} gradient steps): driving score "
-                  f"{np.mean([r['driving_score'] for r in rows[-seeds:]]):.3f} (untrained "
-                  f"{np.mean([r['untrained_driving_score'] for r in rows[-seeds:]]):.3f}), route completion "
-                  f"{np.mean([r['route_completion'] for r in rows[-seeds:]]):.3f} ({train_time:.0f} s)", flush=True)
-    wall = time.time() - start
+                  f"{np.mean([r['driving_score'] for r in point['rows']]):.3f} (untrained "
+                  f"{np.mean([r['untrained_driving_score'] for r in point['rows']]):.3f}), route completion "
+                  f"{np.mean([r['route_completion'] for r in point['rows']]):.3f} "
+                  f"({sum(r['train_seconds'] for r in point['rows']):.0f} s)", flush=True)
+    if missing:
+        print(f"not run here: {', '.join(missing)}; the summary is written once every point has run "
+              f"(rerun without --rewards/--minibatches, which reads the finished points from {points_dir})")
+        return
+    wall = sum(r["point_seconds"] for r in rows)  # the points' own wall times (they may run in parallel)
 
     write_rows(args.out / "minibatch_runs.csv", rows)
-    summary = summarise(rows, curves, rewards, minibatches)
+    reference = straight_ahead(spec["env_kwargs"], int(size["eval_routes"]), int(spec["eval_seed"]))
+    summary = summarise(rows, curves, rewards, minibatches, reference["driving_score"])
     write_rows(args.out / "minibatch_summary.csv", summary)
     with open(args.out / "minibatch_curves.csv", "w", newline="") as f:
         writer = csv.writer(f)
@@ -352,13 +415,13 @@ def main() -> None:
                 for c in range(curve.shape[1]):
                     writer.writerow([reward, minibatch, s, c, f"{curve[s, c]:.4f}"])
     plot(summary, rewards, args.out / "minibatch.png")
-    text = summary_markdown(spec, size, size_name, summary, rows, wall)
+    text = summary_markdown(spec, size, size_name, summary, rows, wall, reference)
     (args.out / "minibatch.md").write_text(text)
     print(text)
 
 
 def summary_markdown(spec: dict, size: dict, size_name: str, summary: list[dict], rows: list[dict],
-                     wall: float) -> str:
+                     wall: float, reference: dict) -> str:
     """minibatch.md: the claim and our verdict, the design, the tables, the warnings."""
     rewards = list(spec["rewards"])
     verdict, reasons = judge(summary, rewards)
@@ -374,7 +437,7 @@ def summary_markdown(spec: dict, size: dict, size_name: str, summary: list[dict]
     short = [e for e in summary if not e["learned"]]
     warnings = "\n".join(
         f"- **Warning: {e['reward']} at mini-batch {e['minibatch']} is too short to learn**: its driving score "
-        f"gained {e['gain']:+.3f} [{e['gain_low']:+.3f}, {e['gain_high']:+.3f}] over the untrained policies "
+        f"gained {e['gain']:+.3f} [{e['gain_low']:+.3f}, {e['gain_high']:+.3f}] over the references "
         f"(needs a lower bound above {LEARNED_MARGIN})." for e in short)
     rising = [e for e in summary if e["learned"] and e["late_rise"] > 0.2]
     warnings += ("\n" if warnings and rising else "") + "\n".join(
@@ -400,9 +463,13 @@ Setting: {spec['env']} {spec['env_kwargs']}, {size['seeds']} seeds per point (on
 {spec['eval_seed']}.., checked disjoint from the {spec['env_kwargs'].get('num_contexts')} training levels) with the
 mean of the Beta policy: driving score (DS) and route completion (RC), IQM over seeds with 95 % bootstrap
 intervals;
-"untrained" is the same seeds' policies before training, on the same routes; "learned" needs the
-lower bound of the gain over them above {LEARNED_MARGIN}; "late rise" is the share of the training
-return's rise that came in the last 30 % of the run.
+"untrained" is the same seeds' policies before training, on the same routes. The no-learning
+reference "straight ahead" (never steer, hold the speed limit) scores driving score
+{reference['driving_score']:.3f}, route completion {reference['route_completion']:.3f} (routes ended:
+{', '.join(f"{n.replace('_', ' ')} {reference[f'ended_{n}']:.2f}" for n in ENDINGS)}). "gain" is the
+driving score over the better of the two references; "learned" needs its lower bound above
+{LEARNED_MARGIN}. "late rise" is the share of the training return's rise that came in the last 30 % of
+the run.
 
 | reward | mini-batch | env steps | gradient steps | DS | RC | untrained DS | gain in DS | learned | late rise |
 |---|---|---|---|---|---|---|---|---|---|
@@ -418,8 +485,10 @@ return's rise that came in the last 30 % of the run.
 
 The scripted controller's reference (driving score 1.0) is in `scripted_controller.md`.
 
-Command: `python experiments/carl_minibatch.py --size {size_name}`; wall time {wall:.0f} s on this machine's
-CPU; git commit {git_revision()}. Per-run rows: `minibatch_runs.csv`; curves: `minibatch_curves.csv`;
+Command: `python experiments/carl_minibatch.py --size {size_name}` (points may be split over processes
+with `--rewards`/`--minibatches`; finished points are kept in `minibatch_points/` and read back); wall
+time of the points together {wall:.0f} s (training and evaluation, compilation included) on this
+machine's shared CPU; git commit {git_revision()}. Per-run rows: `minibatch_runs.csv`; curves: `minibatch_curves.csv`;
 plot: `minibatch.png`.
 """
 

@@ -118,3 +118,6 @@ def test_learning_checks_flag_a_size_that_did_not_learn():
     rising = np.array([np.linspace(0.0, 9.0, 10)] * 3)
     checks = carl_minibatch.learning_checks(flat, rising)
     assert not checks["learned"] and checks["late_rise"] == pytest.approx(3.0 / 9.0)
+    # Beating the untrained policy is not enough when a policy that never steers does as well.
+    assert not carl_minibatch.learning_checks(learned, curve, floor=0.5)["learned"]
+    assert carl_minibatch.learning_checks(learned, curve, floor=0.4)["learned"]
