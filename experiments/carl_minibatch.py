@@ -288,9 +288,10 @@ def summarise(rows: list[dict], curves: dict, rewards: list[str], minibatches: l
     return summary
 
 
-def plot(summary: list[dict], rewards: list[str], path: Path) -> None:
-    """Left: driving score against mini-batch size per reward (IQM, 95 % interval; dotted: untrained).
-    Right: what ended the held-out routes, per reward and mini-batch (mean over seeds)."""
+def plot(summary: list[dict], rewards: list[str], path: Path, floor: float | None = None) -> None:
+    """Left: driving score against mini-batch size per reward (IQM, 95 % interval; dotted: untrained;
+    dashed grey: the `straight_ahead` reference ``floor``). Right: what ended the held-out routes, per
+    reward and mini-batch (mean over seeds)."""
     fig, (ax, bars) = plt.subplots(1, 2, figsize=(12, 4.5))
     for reward in rewards:
         entries = [e for e in summary if e["reward"] == reward]
@@ -300,6 +301,8 @@ def plot(summary: list[dict], rewards: list[str], path: Path) -> None:
                         color=COLOURS.get(reward), alpha=0.2)
         ax.plot(x, [e["untrained_driving_score"] for e in entries], ":", color=COLOURS.get(reward),
                 label=f"{reward}, untrained")
+    if floor is not None:
+        ax.axhline(floor, ls="--", color="grey", label="straight ahead (no learning)")
     ax.set_xscale("log", base=2)
     ax.set_xticks([e["minibatch"] for e in summary if e["reward"] == rewards[0]])
     ax.get_xaxis().set_major_formatter(matplotlib.ticker.ScalarFormatter())
@@ -414,7 +417,7 @@ def main() -> None:
             for s in range(curve.shape[0]):
                 for c in range(curve.shape[1]):
                     writer.writerow([reward, minibatch, s, c, f"{curve[s, c]:.4f}"])
-    plot(summary, rewards, args.out / "minibatch.png")
+    plot(summary, rewards, args.out / "minibatch.png", reference["driving_score"])
     text = summary_markdown(spec, size, size_name, summary, rows, wall, reference)
     (args.out / "minibatch.md").write_text(text)
     print(text)
@@ -451,25 +454,25 @@ def summary_markdown(spec: dict, size: dict, size_name: str, summary: list[dict]
 | claim | {PAPER_CLAIM} | **{verdict}**: {reasons} |
 
 **Design: scaled as the paper scales, the same number of gradient steps at every size.** Each update
-takes {size['num_minibatches']} mini-batches x {ppo['update_epochs']} epochs (as both of the paper's
-settings: 4,096 in mini-batches of 1,024, and 65,536 in mini-batches of 16,384); the rollout length is
-fixed at {size['num_steps']} steps and the number of parallel envs grows with the mini-batch; every size runs
-{size['num_updates']} updates, so {summary[0]['gradient_steps']:,} gradient steps. The mini-batch size, and with it
-the data per update (so the environment steps of the run), is the only thing that changes. Not trained to
-convergence (see the last column and the warnings).
+takes {size['num_minibatches']} mini-batches x {ppo['update_epochs']} epochs, as in both of the paper's settings
+(4,096 in mini-batches of 1,024; 65,536 in mini-batches of 16,384). The rollout length is fixed at
+{size['num_steps']} steps and the number of parallel envs grows with the mini-batch. Every size runs
+{size['num_updates']} updates, so {summary[0]['gradient_steps']:,} gradient steps. Only the mini-batch size
+changes, and with it the data per update (so a larger mini-batch sees more environment steps). The runs
+are not trained to convergence: see "learned", "late rise" and the warnings.
 
-Setting: {spec['env']} {spec['env_kwargs']}, {size['seeds']} seeds per point (one vmapped program), mini-batch sizes
-{size['minibatch_sizes']}, PPO {ppo}. Scored on {size['eval_routes']} held-out routes (context seeds
-{spec['eval_seed']}.., checked disjoint from the {spec['env_kwargs'].get('num_contexts')} training levels) with the
-mean of the Beta policy: driving score (DS) and route completion (RC), IQM over seeds with 95 % bootstrap
-intervals;
-"untrained" is the same seeds' policies before training, on the same routes. The no-learning
-reference "straight ahead" (never steer, hold the speed limit) scores driving score
-{reference['driving_score']:.3f}, route completion {reference['route_completion']:.3f} (routes ended:
-{', '.join(f"{n.replace('_', ' ')} {reference[f'ended_{n}']:.2f}" for n in ENDINGS)}). "gain" is the
-driving score over the better of the two references; "learned" needs its lower bound above
-{LEARNED_MARGIN}. "late rise" is the share of the training return's rise that came in the last 30 % of
-the run.
+Setting: {spec['env']} {spec['env_kwargs']}; {size['seeds']} seeds per point (one vmapped program);
+mini-batch sizes {size['minibatch_sizes']}; PPO {ppo}.
+
+Scoring: {size['eval_routes']} held-out routes (context seeds {spec['eval_seed']}.., checked disjoint from
+the {spec['env_kwargs'].get('num_contexts')} training levels), acting with the mean of the Beta policy;
+driving score (DS) and route completion (RC), IQM over seeds with 95 % bootstrap intervals.
+"untrained DS" is the same seeds' policies before training, on the same routes. The no-learning
+reference "straight ahead" (never steer, hold the speed limit) scores DS
+{reference['driving_score']:.3f}, RC {reference['route_completion']:.3f} (routes ended:
+{', '.join(f"{n.replace('_', ' ')} {reference[f'ended_{n}']:.2f}" for n in ENDINGS)}). "gain in DS" is
+over the better of the two references; "learned" needs its lower bound above {LEARNED_MARGIN}. "late
+rise" is the share of the training return's rise that came in the last 30 % of the run.
 
 | reward | mini-batch | env steps | gradient steps | DS | RC | untrained DS | gain in DS | learned | late rise |
 |---|---|---|---|---|---|---|---|---|---|
