@@ -264,7 +264,8 @@ def judge(summary: list[dict], rewards: list[str]) -> tuple[str, str]:
         verdict = "reproduced" if reproduced else "not reproduced"
         short = [f"{e['reward']} {e['minibatch']}" for e in summary if not e["learned"]]
         if short:
-            verdict = f"undecided ({verdict} on these numbers, but too short to learn: {', '.join(short)})"
+            verdict = (f"undecided (too short to learn: {', '.join(short)}; taken at face value the numbers "
+                       f"would read '{verdict}')")
     return verdict, "; ".join(parts)
 
 
