@@ -364,6 +364,8 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=ROOT / "results" / "carl")
     parser.add_argument("--rewards", nargs="+", help="run only these rewards' points (e.g. one per process)")
     parser.add_argument("--minibatches", nargs="+", type=int, help="run only these mini-batch sizes' points")
+    parser.add_argument("--partial", action="store_true",
+                        help="train nothing: write the summary over the finished points, naming the missing ones")
     args = parser.parse_args()
     spec = yaml.safe_load(args.sweep.read_text())
     size_name = "quick" if args.quick else args.size
@@ -386,7 +388,7 @@ def main() -> None:
                 point = json.loads(path.read_text())
                 if point["setting"] != setting:
                     raise ValueError(f"{path} was made with other settings; delete it to rerun that point")
-            elif ((args.rewards and reward not in args.rewards)
+            elif (args.partial or (args.rewards and reward not in args.rewards)
                   or (args.minibatches and minibatch not in args.minibatches)):
                 missing.append(f"{reward} {minibatch}")
                 continue
@@ -401,7 +403,12 @@ def main() -> None:
                   f"{np.mean([r['untrained_driving_score'] for r in point['rows']]):.3f}), route completion "
                   f"{np.mean([r['route_completion'] for r in point['rows']]):.3f} "
                   f"({sum(r['train_seconds'] for r in point['rows']):.0f} s)", flush=True)
-    if missing:
+    if missing and args.partial:
+        minibatches = [m for m in minibatches if all((r, m) in curves for r in rewards)]
+        if not minibatches:
+            raise SystemExit(f"no mini-batch size has finished points for every reward in {points_dir}")
+        rows = [r for r in rows if r["minibatch"] in minibatches]
+    elif missing:
         print(f"not run here: {', '.join(missing)}; the summary is written once every point has run "
               f"(rerun without --rewards/--minibatches, which reads the finished points from {points_dir})")
         return
@@ -419,13 +426,13 @@ def main() -> None:
                 for c in range(curve.shape[1]):
                     writer.writerow([reward, minibatch, s, c, f"{curve[s, c]:.4f}"])
     plot(summary, rewards, args.out / "minibatch.png", reference["driving_score"])
-    text = summary_markdown(spec, size, size_name, summary, rows, wall, reference)
+    text = summary_markdown(spec, size, size_name, summary, rows, wall, reference, missing)
     (args.out / "minibatch.md").write_text(text)
     print(text)
 
 
 def summary_markdown(spec: dict, size: dict, size_name: str, summary: list[dict], rows: list[dict],
-                     wall: float, reference: dict) -> str:
+                     wall: float, reference: dict, missing: list[str] | None = None) -> str:
     """minibatch.md: the claim and our verdict, the design, the tables, the warnings."""
     rewards = list(spec["rewards"])
     verdict, reasons = judge(summary, rewards)
@@ -448,8 +455,10 @@ def summary_markdown(spec: dict, size: dict, size_name: str, summary: list[dict]
         f"- {e['reward']} at mini-batch {e['minibatch']}: the training return was still rising when training "
         f"stopped ({e['late_rise']:.0%} of its rise came in the last 30 % of the run); not converged." for e in rising)
     ppo = spec["ppo"]
-    return f"""# CaRL mini-batch study in Driving-v0 ({size_name} size)
-
+    partial = (f"\n**Partial run: these points did not run and are left out: {', '.join(missing)}.** The "
+               "verdict covers only the mini-batch sizes below.\n" if missing else "")
+    return f"""# CaRL mini-batch study in Driving-v0 ({size_name} size{', partial' if missing else ''})
+{partial}
 | | paper (CaRL, CARLA) | ours (Driving-v0, this run) |
 |---|---|---|
 | claim | {PAPER_CLAIM} | **{verdict}**: {reasons} |
@@ -489,7 +498,8 @@ rise" is the share of the training return's rise that came in the last 30 % of t
 
 The scripted controller's reference (driving score 1.0) is in `scripted_controller.md`.
 
-Command: `python experiments/carl_minibatch.py --size {size_name}` (points may be split over processes
+Command: `python experiments/carl_minibatch.py --size {size_name}{' --partial' if missing else ''}`
+(points may be split over processes
 with `--rewards`/`--minibatches`; finished points are kept in `minibatch_points/` and read back); wall
 time of the points together {wall:.0f} s (training and evaluation, compilation included) on this
 machine's shared CPU; git commit {git_revision()}. Per-run rows: `minibatch_runs.csv`; curves: `minibatch_curves.csv`;
