@@ -25,7 +25,9 @@ stay inside them); TTC uses a constant-velocity gap along the route with nuPlan'
 the authors project bounding boxes 0.1 to 0.9 s ahead; the time limit (500 steps) is a truncation here,
 where the authors' 1,200 s timeout is a termination (a finished route takes well under 500 steps here,
 so the limit only cuts policies that dawdle, and bootstrapping through it is the correct treatment of a
-limit the agent does not observe).
+limit the agent does not observe). The holds and the lane-centre counter are not in our observation.
+`papers/carl.md` gives a continuous lane-centre factor, ``1 - clip(d / (lane_width / 2), 0, 1)``: a
+denser signal than the code's binary factor, which we follow.
 
 The shaped (Roach) reward follows `papers/carl.md`. Our world uses SI units, so the sheet's constants
 are used unchanged, with one exception:
