@@ -100,8 +100,9 @@ Routes with at least one infraction of each kind:
 |---|---|
 {counts}
 
-The simple return is below 100 where the controller's motion earns multiplicative penalties
-(distance from the lane centre in curves, comfort metrics at 10 Hz); these are not infractions.
+The simple return is below 100 where the controller's motion earns the authors' multiplicative
+penalties (a short time to collision or a comfort bound broken, each held for 500 steps; more than 3 s
+beyond 0.5 m from the lane centre outside junctions); these are not infractions.
 
 Command: `python experiments/carl_scripted_controller.py{' --quick' if args.quick else ''}`;
 wall time {wall:.1f} s on this machine's CPU (both rewards, compile included); git commit

@@ -48,3 +48,76 @@ def test_ppo_simple_reward_reaches_route_completion_0_8_on_held_out_routes():
     final = [row for row in rows if row["steps"] == rows[-1]["steps"]]
     assert len(final) == carl_learning.TEST_SEEDS
     assert np.mean([row["route_completion"] for row in final]) >= 0.8, final
+
+
+# ---------------------------------------------------------------------------------------------
+# The mini-batch study's design and judgement (experiments/carl_minibatch.py)
+
+
+def _spec() -> dict:
+    import yaml
+
+    return yaml.safe_load((ROOT / "sweeps" / "carl_minibatch.yaml").read_text())
+
+
+def test_minibatch_sizes_differ_only_in_minibatch_and_data():
+    """As the paper scales: 4 mini-batches per epoch, fixed rollout length, envs grow with the mini-batch,
+    and every size takes the same number of gradient steps."""
+    spec = _spec()
+    for size in spec["sizes"].values():
+        configs = [carl_minibatch.ppo_config(spec, size, "simple", m) for m in size["minibatch_sizes"]]
+        assert len({carl_minibatch.gradient_steps(c) for c in configs}) == 1
+        for m, c in zip(size["minibatch_sizes"], configs, strict=True):
+            assert c.batch_size // c.num_minibatches == m and c.num_minibatches == 4
+            assert c.num_steps == size["num_steps"] and c.num_updates == size["num_updates"]
+        fixed = {k: v for k, v in vars(configs[0]).items() if k not in ("num_envs", "total_timesteps")}
+        for c in configs[1:]:
+            assert {k: v for k, v in vars(c).items() if k not in ("num_envs", "total_timesteps")} == fixed
+    with pytest.raises(ValueError, match="num_steps"):
+        carl_minibatch.ppo_config(spec, {**spec["sizes"]["quick"], "num_steps": 300}, "simple", 256)
+
+
+def test_route_endings_sets_exactly_one_flag_per_route():
+    scores = {"success": np.array([True, False, False, False, False, False]),
+              "collision": np.array([0, 1, 0, 1, 0, 0]), "red_light": np.array([0, 0, 1, 1, 0, 0]),
+              "off_road": np.array([0, 0, 0, 0, 1, 0]), "stuck": np.array([0, 0, 0, 0, 0, 0])}
+    endings = carl_minibatch.route_endings(scores)
+    table = np.stack([endings[f"ended_{name}"] for name in carl_minibatch.ENDINGS], axis=1)
+    assert np.all(table.sum(axis=1) == 1)
+    assert [carl_minibatch.ENDINGS[i] for i in table.argmax(axis=1)] == [
+        "finished", "collision", "red_light", "collision", "off_road", "time_limit"]
+
+
+def _entry(reward: str, minibatch: int, score: float, width: float = 0.02, learned: bool = True) -> dict:
+    return {"reward": reward, "minibatch": minibatch, "driving_score": score, "driving_score_low": score - width,
+            "driving_score_high": score + width, "learned": learned}
+
+
+def test_judge_has_positive_and_negative_controls():
+    rewards = ["simple", "shaped"]
+    paper_like = [_entry("simple", 256, 0.5), _entry("simple", 4096, 0.7),
+                  _entry("shaped", 256, 0.5), _entry("shaped", 4096, 0.3)]
+    assert carl_minibatch.judge(paper_like, rewards)[0] == "reproduced"
+    both_scale = [_entry("simple", 256, 0.5), _entry("simple", 4096, 0.7),
+                  _entry("shaped", 256, 0.5), _entry("shaped", 4096, 0.7)]
+    assert carl_minibatch.judge(both_scale, rewards)[0] == "not reproduced"
+    reversed_ = [_entry("simple", 256, 0.5), _entry("simple", 4096, 0.3),
+                 _entry("shaped", 256, 0.5), _entry("shaped", 4096, 0.7)]
+    assert carl_minibatch.judge(reversed_, rewards)[0] == "not reproduced"
+    unlearned = paper_like[:3] + [_entry("shaped", 4096, 0.3, learned=False)]
+    verdict, _ = carl_minibatch.judge(unlearned, rewards)
+    assert verdict.startswith("undecided") and "shaped 4096" in verdict
+
+
+def test_learning_checks_flag_a_size_that_did_not_learn():
+    curve = np.array([[0.0, 1.0, 2.0, 3.0, 3.0, 3.0, 3.0, 3.0, 3.0, 3.0]] * 3)
+    learned = [{"driving_score": 0.5 + 0.01 * s, "untrained_driving_score": 0.0} for s in range(3)]
+    checks = carl_minibatch.learning_checks(learned, curve)
+    assert checks["learned"] and checks["late_rise"] == pytest.approx(0.0)
+    flat = [{"driving_score": 0.02 * s, "untrained_driving_score": 0.01} for s in range(3)]
+    rising = np.array([np.linspace(0.0, 9.0, 10)] * 3)
+    checks = carl_minibatch.learning_checks(flat, rising)
+    assert not checks["learned"] and checks["late_rise"] == pytest.approx(3.0 / 9.0)
+    # Beating the untrained policy is not enough when a policy that never steers does as well.
+    assert not carl_minibatch.learning_checks(learned, curve, floor=0.5)["learned"]
+    assert carl_minibatch.learning_checks(learned, curve, floor=0.4)["learned"]

@@ -133,7 +133,9 @@ def test_collision_with_a_vehicle(step_env):
     traffic = one_vehicle(state, 23.0)
     _, after, reward, terminated, info = _step(step_env, state.replace(traffic=traffic), params)
     assert counts(info) == {**dict.fromkeys(INFRACTIONS, 0), "collision": 1}
-    assert bool(terminated) and float(reward) == -1.0
+    # The authors add -1 to the step's progress reward (halved here: the time to collision is short too).
+    progress_percent = 100.0 * (float(after.progress) - 20.0) / params.route_length
+    assert bool(terminated) and float(reward) == pytest.approx(0.5 * progress_percent - 1.0, abs=1e-5)
     completion = float(after.progress) / params.route_length
     assert float(info["driving_score"]) == pytest.approx(0.6 * completion, rel=1e-5)
     # The same vehicle 12 m ahead is no collision.
@@ -169,9 +171,10 @@ def test_running_a_red_light(step_env):
     near_line = place(state, stop - HALF_LENGTH - 0.2, v=5.0)
     red = near_line.replace(route=near_line.route.replace(light_offsets=jnp.asarray([12.0, 0.0])))
     assert int(light_states(red.route, red.time + 1, params)[0]) == 2
-    _, _, reward, terminated, info = _step(step_env, red, params)
+    _, after, reward, terminated, info = _step(step_env, red, params)
     assert counts(info) == {**dict.fromkeys(INFRACTIONS, 0), "red_light": 1}
-    assert bool(terminated) and float(reward) == -1.0
+    progress_percent = 100.0 * (float(after.progress) - float(red.progress)) / params.route_length
+    assert bool(terminated) and float(reward) == pytest.approx(progress_percent - 1.0, abs=1e-5)
     assert float(info["driving_score"]) == pytest.approx(0.7 * float(info["route_completion"]), rel=1e-5)
     green = near_line.replace(route=near_line.route.replace(light_offsets=jnp.asarray([0.0, 0.0])))
     _, _, reward, terminated, info = _step(step_env, green, params)
@@ -207,7 +210,7 @@ def test_getting_stuck(step_env):
 
 def facts(**overrides) -> R.StepFacts:
     base = dict(progress_percent=0.5, speed=8.0, speed_limit=10.0, desired_speed=10.0, ttc_penalty=False,
-                comfort_violations=0, lateral_distance=0.0, lane_width=3.5, in_junction=False, off_lane=False,
+                comfort_violations=0, lane_centre_penalty=False, lateral_distance=0.0, off_lane=False,
                 heading_error=0.0, steer_change=0.0, collision=False, red_light=False, failed=False)
     base.update(overrides)
     return R.StepFacts(**{k: jnp.asarray(v) for k, v in base.items()})
@@ -219,15 +222,114 @@ def test_simple_reward_factors_against_hand_computation():
     assert float(R.simple_reward(facts(speed=13.0))) == 0.0
     assert float(R.simple_reward(facts(ttc_penalty=True))) == pytest.approx(0.25)
     assert float(R.simple_reward(facts(comfort_violations=3))) == pytest.approx(0.5 * (1 - 0.5 * 3 / 6))
-    off_centre = R.simple_reward(facts(lateral_distance=0.7))
-    assert float(off_centre) == pytest.approx(0.5 * (1 - 0.7 / 1.75), rel=1e-5)
-    assert float(R.simple_reward(facts(lateral_distance=0.7, in_junction=True))) == pytest.approx(0.5)
+    assert float(R.simple_reward(facts(lane_centre_penalty=True))) == pytest.approx(0.25)
+    assert float(R.simple_reward(facts(lateral_distance=1.5))) == pytest.approx(0.5)  # only via the counter
     assert float(R.simple_reward(facts(off_lane=True))) == 0.0
-    assert float(R.simple_reward(facts(collision=True, failed=True))) == -1.0
-    assert float(R.simple_reward(facts(red_light=True, failed=True))) == -1.0
-    combined = facts(speed=10.5, ttc_penalty=True, comfort_violations=1, lateral_distance=0.35)
-    expected = 0.5 * (1 - 0.5 / 2.23) * 0.5 * (1 - 0.5 / 6) * (1 - 0.35 / 1.75)
+    assert float(R.simple_reward(facts(collision=True, failed=True))) == pytest.approx(0.5 - 1.0)
+    assert float(R.simple_reward(facts(red_light=True, failed=True))) == pytest.approx(0.5 - 1.0)
+    assert float(R.simple_reward(facts(failed=True))) == pytest.approx(0.5)  # off road, stuck: no hint
+    combined = facts(speed=10.5, ttc_penalty=True, comfort_violations=1, lane_centre_penalty=True)
+    expected = 0.5 * (1 - 0.5 / 2.23) * 0.5 * (1 - 0.5 / 6) * 0.5
     assert float(R.simple_reward(combined)) == pytest.approx(expected, rel=1e-5)
+
+
+def test_hold_and_lane_centre_counter_rules():
+    hold = R.update_hold(jnp.asarray([0, 3, 500]), jnp.asarray([True, False, False]), 500)
+    assert hold.tolist() == [500, 2, 499]
+    c = jnp.int32(5)
+    assert int(R.update_lane_centre_counter(c, jnp.float32(0.51), jnp.bool_(False))) == 6
+    assert int(R.update_lane_centre_counter(c, jnp.float32(0.5), jnp.bool_(False))) == 4
+    assert int(R.update_lane_centre_counter(jnp.int32(0), jnp.float32(0.0), jnp.bool_(False))) == 0
+    assert int(R.update_lane_centre_counter(c, jnp.float32(1.0), jnp.bool_(True))) == 5  # junction: unchanged
+
+
+def _progress_percent(before, after, params) -> float:
+    return 100.0 * (float(after.progress) - float(before.progress)) / params.route_length
+
+
+def test_ttc_penalty_is_held_for_500_steps(step_env):
+    """A vehicle standing 2.5 m beyond the ego's bumper at 5 m/s (time to collision 0.5 s) halves the
+    reward and starts a 500-step hold (CaRL: 500 ticks at 10 Hz); with the road then clear, the factor
+    stays until the hold has run out."""
+    _, params, state = straight_world()
+    state = place(state, 20.0, v=5.0)
+    close = state.replace(traffic=one_vehicle(state, 20.0 + 4.5 + 2.5))
+    _, after, reward, terminated, _ = _step(step_env, close, params)
+    assert not bool(terminated) and int(after.ttc_hold) == 500
+    assert float(reward) == pytest.approx(0.5 * _progress_percent(close, after, params), rel=1e-5)
+    clear = state.replace(traffic=state.traffic.replace(active=jnp.zeros_like(state.traffic.active)))
+    _, after, reward, _, _ = _step(step_env, clear.replace(ttc_hold=jnp.int32(2)), params)
+    assert int(after.ttc_hold) == 1
+    assert float(reward) == pytest.approx(0.5 * _progress_percent(clear, after, params), rel=1e-5)
+    before = after
+    _, after, reward, _, _ = _step(step_env, before, params)
+    assert int(after.ttc_hold) == 0
+    assert float(reward) == pytest.approx(_progress_percent(before, after, params), rel=1e-5)
+    # Without the vehicle no hold starts.
+    _, after, _, _, _ = _step(step_env, clear, params)
+    assert int(after.ttc_hold) == 0
+
+
+def test_comfort_penalty_is_held_per_metric_for_500_steps(step_env):
+    """Full braking from 10 m/s (-6 m/s^2 after cruising) breaks three comfort bounds: longitudinal
+    acceleration, longitudinal jerk and jerk magnitude; the factor is 1 - 0.5 * 3 / 6 and each metric
+    is held for 500 steps, counting down while the ego then cruises."""
+    _, params, state = straight_world()
+    state = place(state, 20.0, v=10.0)
+    _, after, reward, _, _ = _step(step_env, state, params, action=(0.0, -1.0))
+    assert after.comfort_hold.tolist() == [500, 0, 500, 500, 0, 0]
+    assert float(reward) == pytest.approx(0.75 * _progress_percent(state, after, params), rel=1e-5)
+    cruising = state.replace(comfort_hold=jnp.asarray([0, 0, 0, 2, 0, 0], jnp.int32))
+    _, after, reward, _, _ = _step(step_env, cruising, params)
+    assert after.comfort_hold.tolist() == [0, 0, 0, 1, 0, 0]
+    assert float(reward) == pytest.approx((1 - 0.5 / 6) * _progress_percent(cruising, after, params), rel=1e-5)
+    _, after2, reward, _, _ = _step(step_env, after, params)
+    assert after2.comfort_hold.tolist() == [0] * 6
+    assert float(reward) == pytest.approx(_progress_percent(after, after2, params), rel=1e-5)
+
+
+def test_lane_centre_factor_after_3_seconds_off_centre(step_env):
+    """Cruising 0.7 m off the lane centre: full reward for 30 steps (3 s), then x 0.5 from the 31st;
+    one step back at the centre lowers the counter to 30 and lifts the factor. Within 0.5 m it falls."""
+    _, params, state = straight_world()
+    first_junction = float(state.route.junctions[0])
+    state = place(state, 5.0, d=0.7, v=5.0)
+    assert first_junction > 5.0 + 31 * 0.5 + params.lane_width
+    factors = []
+    for _ in range(31):
+        _, after, reward, _, _ = _step(step_env, state, params)
+        factors.append(float(reward) / _progress_percent(state, after, params))
+        state = after
+    np.testing.assert_allclose(factors, [1.0] * 30 + [0.5], rtol=1e-4)
+    assert int(state.lane_centre_counter) == 31
+    centred = place(state, float(state.s), d=0.0, v=5.0)
+    _, after, reward, _, _ = _step(step_env, centred, params)
+    assert int(after.lane_centre_counter) == 30
+    assert float(reward) == pytest.approx(_progress_percent(centred, after, params), rel=1e-4)
+    _, params, state = straight_world()
+    grace = place(state, 5.0, d=0.45, v=5.0).replace(lane_centre_counter=jnp.int32(10))
+    _, after, _, _, _ = _step(step_env, grace, params)
+    assert int(after.lane_centre_counter) == 9
+    # In a junction the counter is frozen and there is no factor.
+    in_junction = place(state, first_junction, d=0.7, v=5.0).replace(lane_centre_counter=jnp.int32(40))
+    _, after, reward, _, _ = _step(step_env, in_junction, params)
+    assert int(after.lane_centre_counter) == 40
+    assert float(reward) == pytest.approx(_progress_percent(in_junction, after, params), rel=1e-4)
+
+
+def test_finishing_the_route_is_a_truncation():
+    """As in the authors' code: reaching the end of the route truncates (the agent bootstraps), while
+    infractions terminate."""
+    env, params, state = straight_world()
+    near_end = place(state, params.route_length - 1.2, v=5.0)
+    obs, after, reward, terminated, truncated, info = env.step(jax.random.PRNGKey(0), near_end,
+                                                               jnp.zeros(2), params)
+    assert bool(info["success"]) and bool(truncated) and not bool(terminated)
+    assert float(info["route_completion"]) == 1.0 and float(reward) > 0
+    assert int(after.time) == 0  # auto-reset
+    _, after, _, terminated, truncated, _ = env.step(jax.random.PRNGKey(0), place(state, 50.0, v=5.0),
+                                                     jnp.zeros(2), params)
+    assert not bool(terminated) and not bool(truncated)
 
 
 def test_shaped_reward_against_hand_computation():

@@ -7,6 +7,12 @@ Actions are ``[steer, acceleration or brake]`` in [-1, 1]. Each step detects six
 as does finishing the route. ``info`` carries ``route_completion`` (0..1), ``driving_score`` (the
 CARLA leaderboard's), ``infractions`` (a count per kind) and ``success`` (route finished); on the
 last step of an episode they describe the whole episode.
+
+As in the authors' code (CaRL's ``simple_reward.py``: ``truncation = finished_route``), finishing the
+route is a truncation, not a termination: `Driving.is_truncated` holds on the step the route is
+finished as well as at the time limit, so agents bootstrap from the value of the final observation.
+Infractions (collision, red light, off road, stuck) terminate. The reward rules and the remaining
+differences from the authors' reward are in `envs.driving.rewards`.
 """
 
 from __future__ import annotations
@@ -76,6 +82,8 @@ class DrivingState:
     infraction_active: jax.Array  # (6,) bool: the condition held last step (counts are rising edges)
     still_steps: jax.Array  # consecutive steps below 0.1 m/s
     ttc_hold: jax.Array  # steps left of the time-to-collision penalty
+    comfort_hold: jax.Array  # (6,) int32: steps left of each comfort metric's penalty
+    lane_centre_counter: jax.Array  # the simple reward's lane-centre counter (rewards.update_lane_centre_counter)
 
 
 class Driving(Environment[DrivingState, DrivingParams]):
@@ -105,6 +113,7 @@ class Driving(Environment[DrivingState, DrivingParams]):
             previous_action=jnp.zeros(2, jnp.float32), lon_acc=zero, lat_acc=zero, yaw_rate=zero,
             infraction_counts=jnp.zeros(num, jnp.int32), infraction_active=jnp.zeros(num, bool),
             still_steps=jnp.int32(0), ttc_hold=jnp.int32(0),
+            comfort_hold=jnp.zeros(rewards.NUM_COMFORT_METRICS, jnp.int32), lane_centre_counter=jnp.int32(0),
         )
         return self.get_obs(state, params), state
 
@@ -148,7 +157,7 @@ class Driving(Environment[DrivingState, DrivingParams]):
         off_lane = off_road | opposite_lane
         off_lane_progress = state.off_lane_progress + jnp.where(off_lane, progress_gain, 0.0)
         failed = collision | red_light | off_road | stuck
-        terminated = failed | completed
+        terminated = failed  # finishing the route is a truncation (`is_truncated`)
 
         # Time to collision with vehicles ahead that overlap the ego laterally.
         vehicle_lateral = traffic.lane * lane_width
@@ -159,16 +168,19 @@ class Driving(Environment[DrivingState, DrivingParams]):
         time_to_collision = (gap_along - CAR_LENGTH) / jnp.maximum(closing, 1e-3)
         ttc = jnp.where(in_path & (closing > 0), time_to_collision, jnp.inf)
         short_ttc = jnp.any(ttc < params.ttc_threshold)
-        ttc_hold = jnp.where(short_ttc, params.ttc_hold_steps, jnp.maximum(state.ttc_hold - 1, 0))
+        ttc_hold = rewards.update_hold(state.ttc_hold, short_ttc, params.ttc_hold_steps)
 
         # Comfort metrics from the realised motion.
         lon_acc = (ego.v - state.ego.v) / DT
         yaw_rate = wrap_angle(ego.psi - state.ego.psi) / DT
         lat_acc = state.ego.v * yaw_rate
-        comfort_violations = rewards.comfort_violations(
+        comfort_violated = rewards.comfort_violations(
             lon_acc, lat_acc, yaw_rate, (yaw_rate - state.yaw_rate) / DT, (lon_acc - state.lon_acc) / DT,
             jnp.hypot(lon_acc - state.lon_acc, lat_acc - state.lat_acc) / DT,
         )
+        comfort_hold = rewards.update_hold(state.comfort_hold, comfort_violated, params.comfort_hold_steps)
+        lane_centre_counter = rewards.update_lane_centre_counter(state.lane_centre_counter, jnp.abs(d),
+                                                                 in_junction)
 
         heading_error = wrap_angle(ego.psi - route_heading)
         vehicle_distance = jnp.min(jnp.where(in_path, gap_along, jnp.inf))
@@ -178,9 +190,9 @@ class Driving(Environment[DrivingState, DrivingParams]):
             progress_percent=100.0 * progress_gain / route.length,
             speed=ego.v, speed_limit=speed_limit,
             desired_speed=rewards.roach_desired_speed(speed_limit, vehicle_distance, red_distance),
-            ttc_penalty=ttc_hold > 0, comfort_violations=comfort_violations,
-            lateral_distance=jnp.abs(d), lane_width=jnp.asarray(lane_width, jnp.float32),
-            in_junction=in_junction, off_lane=off_lane, heading_error=heading_error,
+            ttc_penalty=ttc_hold > 0, comfort_violations=jnp.sum((comfort_hold > 0).astype(jnp.int32)),
+            lane_centre_penalty=~in_junction & (lane_centre_counter > rewards.LANE_CENTRE_STEPS),
+            lateral_distance=jnp.abs(d), off_lane=off_lane, heading_error=heading_error,
             steer_change=jnp.abs(action[0] - state.previous_action[0]),
             collision=collision, red_light=red_light, failed=failed,
         )
@@ -191,7 +203,8 @@ class Driving(Environment[DrivingState, DrivingParams]):
             heading_error=heading_error, progress=progress, off_lane_progress=off_lane_progress,
             route_completion=route_completion, previous_action=action, lon_acc=lon_acc, lat_acc=lat_acc,
             yaw_rate=yaw_rate, infraction_counts=infraction_counts, infraction_active=conditions,
-            still_steps=still_steps, ttc_hold=ttc_hold,
+            still_steps=still_steps, ttc_hold=ttc_hold, comfort_hold=comfort_hold,
+            lane_centre_counter=lane_centre_counter,
         )
         info = {
             "route_completion": route_completion,
@@ -201,6 +214,10 @@ class Driving(Environment[DrivingState, DrivingParams]):
             "success": completed,
         }
         return self.get_obs(state, params), state, reward, terminated, info
+
+    def is_truncated(self, state: DrivingState, params: DrivingParams) -> jax.Array:
+        """The time limit, or the route finished (a truncation in the authors' code)."""
+        return (state.time >= params.max_steps_in_episode) | route_finished(state)
 
     # ------------------------------------------------------------------------------------------
     # Observations
@@ -327,6 +344,11 @@ class Driving(Environment[DrivingState, DrivingParams]):
         return "Driving-v0"
 
 
+def route_finished(state: DrivingState) -> jax.Array:
+    """Whether the route is finished (`Driving.step_env` sets ``progress`` to the route length then)."""
+    return state.progress >= state.route.length
+
+
 def make_driving(
     reward: str = "simple",
     observation: str = "vector",
@@ -388,7 +410,7 @@ def run_episode(env: Driving, params: DrivingParams, key: jax.Array,
         k_policy, k_step = jax.random.split(step_key)
         action = policy(state, obs, k_policy)
         next_obs, next_state, reward, terminated, next_info = env.step_env(k_step, state, action, params)
-        finished = terminated | (next_state.time >= params.max_steps_in_episode)
+        finished = terminated | env.is_truncated(next_state, params)
         keep = lambda old, new: jax.tree.map(lambda a, b: jnp.where(done, a, b), old, new)
         carry = (keep(obs, next_obs), keep(state, next_state), done | finished, keep(info, next_info),
                  total + jnp.where(done, 0.0, reward))

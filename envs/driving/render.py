@@ -139,7 +139,7 @@ def episode_frames(env: Driving, params: DrivingParams, key: jax.Array,
             frames.append(render_frame(state, params, pixels, np.array(trail)))
         obs, state, _, terminated, _ = step(jax.random.fold_in(key_steps, t), state, obs)
         trail.append(np.array([float(state.ego.x), float(state.ego.y)]))
-        if bool(terminated):
+        if bool(terminated) or bool(env.is_truncated(state, params)):
             break
     frames.append(render_frame(state, params, pixels, np.array(trail)))
     return frames

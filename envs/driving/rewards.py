@@ -1,8 +1,36 @@
 """The two rewards CaRL compares, and the CARLA-leaderboard driving score that judges both.
 
-Both rewards are pure functions of the facts the world computes each step (`StepFacts`), written as
-`papers/carl.md` gives them. Our world already uses SI units (metres, seconds, radians, 10 Hz steps),
-so the sheet's constants (2.23 m/s, lane_width / 2, -1, ...) are used unchanged, with one exception:
+Both rewards are pure functions of the facts the world computes each step (`StepFacts`). The simple
+reward follows the authors' code (autonomousvision/CaRL, ``team_code_roach/reward/simple_reward.py``
+with the defaults of ``team_code_roach/rl_config.py``), whose simulator ticks at ``frame_rate = 10``
+Hz, the rate of our steps (``world.DT = 0.1`` s), so a tick there is a step here:
+
+- progress: route completion gained this step, in percent (a finished route sums to 100);
+- 0 while outside the route lanes (opposite lane, off road): ``use_outside_route_lanes``;
+- speeding: ``max(0, 1 - (v - v_limit) / 2.23 m/s)`` (``max_overspeed_value_threshold``);
+- time to collision too short: ``x 0.5``, held for 500 ticks after the last violation
+  (``ttc_penalty_ticks = 500``: 50 s, so in practice the rest of an episode); the env keeps the hold;
+- comfort: ``x (1 - 0.5 k / 6)`` where ``k`` counts the six nuPlan metrics violated within the last
+  500 ticks (``comfort_penalty_ticks = 500``, one hold per metric); the env keeps the holds;
+- lane centre: ``x 0.5`` while a counter, raised each step the ego is more than 0.5 m from the lane
+  centre (``lane_distance_violation_threshold``) outside a junction and lowered (to 0) otherwise,
+  exceeds 30 ticks (``lane_dist_penalty_time = 3 s x 10 Hz``); no factor inside junctions;
+- collision or red light: ``-1`` added on that (terminating) step (``terminal_hint = 1`` with
+  ``use_rl_termination_hint``); other terminations add 0 (``terminal_reward = 0``).
+
+Differences that remain (the rest are our world's, not the reward's): the comfort metrics are one-step
+finite differences of the realised motion, where the authors smooth a 15-tick history with a
+Savitzky-Golay filter, so ours are stricter on jerk (the scripted controller ramps its acceleration to
+stay inside them); TTC uses a constant-velocity gap along the route with nuPlan's 0.95 s bound, where
+the authors project bounding boxes 0.1 to 0.9 s ahead; the time limit (500 steps) is a truncation here,
+where the authors' 1,200 s timeout is a termination (a finished route takes well under 500 steps here,
+so the limit only cuts policies that dawdle, and bootstrapping through it is the correct treatment of a
+limit the agent does not observe). The holds and the lane-centre counter are not in our observation.
+`papers/carl.md` gives a continuous lane-centre factor, ``1 - clip(d / (lane_width / 2), 0, 1)``: a
+denser signal than the code's binary factor, which we follow.
+
+The shaped (Roach) reward follows `papers/carl.md`. Our world uses SI units, so the sheet's constants
+are used unchanged, with one exception:
 Roach's speed term divides by 6 m/s, which is Roach's top desired speed, so that the term stays in
 [0, 1]. Our speed limits reach 13.9 m/s; with a fixed 6 m/s a car at rest would earn about -1.3 per
 step and the cheapest plan would be to end the episode by leaving the road. The divisor is therefore
@@ -43,10 +71,16 @@ COMFORT_BOUNDS = {
 }
 NUM_COMFORT_METRICS = 6
 
-# Sheet constants.
+# The authors' constants (rl_config.py); ticks are our 0.1 s steps.
 SPEEDING_SCALE = 2.23  # m/s: the speed factor reaches 0 at 2.23 m/s over the limit
 TTC_FACTOR = 0.5
-COMFORT_WEIGHT = 0.5
+TTC_HOLD_STEPS = 500  # ttc_penalty_ticks
+COMFORT_WEIGHT = 0.5  # comfort_penalty_factor
+COMFORT_HOLD_STEPS = 500  # comfort_penalty_ticks
+LANE_CENTRE_THRESHOLD = 0.5  # m: lane_distance_violation_threshold
+LANE_CENTRE_STEPS = 30  # lane_dist_penalty_time = int(3.0 s * 10 Hz)
+LANE_CENTRE_FACTOR = 0.5
+TERMINAL_HINT = 1.0  # subtracted on a collision or a red light
 ROACH_SPEED_SCALE = 6.0  # m/s: Roach's top desired speed; ours is the speed limit (see the module doc)
 ROACH_POSITION_SCALE = 2.0  # m
 ROACH_STEER_CHANGE = 0.01
@@ -62,10 +96,9 @@ class StepFacts:
     speed_limit: jax.Array  # m/s
     desired_speed: jax.Array  # Roach's v_desired: the limit, lowered before hazards and red lights
     ttc_penalty: jax.Array  # bool: time-to-collision was too short within the hold window
-    comfort_violations: jax.Array  # how many of the 6 comfort metrics are violated
-    lateral_distance: jax.Array  # |distance| from the ego lane centre, m
-    lane_width: jax.Array
-    in_junction: jax.Array  # bool
+    comfort_violations: jax.Array  # how many of the 6 comfort metrics were violated within their holds
+    lane_centre_penalty: jax.Array  # bool: off the lane centre for too long, outside a junction
+    lateral_distance: jax.Array  # |distance| from the ego lane centre, m (the shaped reward's)
     off_lane: jax.Array  # bool: in the opposite lane or off road
     heading_error: jax.Array  # rad, ego heading minus route heading
     steer_change: jax.Array  # |steer_t - steer_{t-1}| in action units
@@ -76,38 +109,52 @@ class StepFacts:
 
 def comfort_violations(lon_acc: jax.Array, lat_acc: jax.Array, yaw_rate: jax.Array, yaw_acc: jax.Array,
                        lon_jerk: jax.Array, jerk_magnitude: jax.Array) -> jax.Array:
-    """How many of nuPlan's six comfort metrics are out of bounds."""
+    """Which of nuPlan's six comfort metrics are out of bounds, shape (6,) bool, in the authors' order
+    (longitudinal and lateral acceleration, jerk magnitude, longitudinal jerk, yaw rate and yaw
+    acceleration; the order only names the holds)."""
     b = COMFORT_BOUNDS
     violated = jnp.stack([
         (lon_acc < b["min_lon_acceleration"]) | (lon_acc > b["max_lon_acceleration"]),
         jnp.abs(lat_acc) > b["max_abs_lat_acceleration"],
+        jerk_magnitude > b["max_abs_jerk_magnitude"],
+        jnp.abs(lon_jerk) > b["max_abs_lon_jerk"],
         jnp.abs(yaw_rate) > b["max_abs_yaw_rate"],
         jnp.abs(yaw_acc) > b["max_abs_yaw_acceleration"],
-        jnp.abs(lon_jerk) > b["max_abs_lon_jerk"],
-        jerk_magnitude > b["max_abs_jerk_magnitude"],
     ])
-    return jnp.sum(violated.astype(jnp.int32))
+    return violated
+
+
+def update_hold(remaining: jax.Array, violated: jax.Array, hold_steps: int) -> jax.Array:
+    """The authors' hold: count the remaining ticks down (to 0), then restart at ``hold_steps`` where
+    violated this step. The penalty applies while ``remaining > 0``."""
+    return jnp.where(violated, hold_steps, jnp.maximum(remaining - 1, 0)).astype(jnp.int32)
+
+
+def update_lane_centre_counter(counter: jax.Array, lateral_distance: jax.Array, in_junction: jax.Array) -> jax.Array:
+    """The authors' lane-centre counter: +1 on a step more than 0.5 m from the lane centre, -1 (not
+    below 0) otherwise; unchanged inside a junction. The factor applies while it exceeds 30."""
+    step = jnp.where(lateral_distance > LANE_CENTRE_THRESHOLD, counter + 1, jnp.maximum(counter - 1, 0))
+    return jnp.where(in_junction, counter, step).astype(jnp.int32)
 
 
 def simple_penalty_factor(facts: StepFacts) -> jax.Array:
-    """The product of CaRL's multiplicative factors in [0, 1] (sheet, "Simple reward"):
-    speeding ``max(0, 1 - (v - v_limit) / 2.23)``, short TTC ``x 0.5``, comfort ``x (1 - 0.5 k / 6)``,
-    lane centre ``x (1 - clip(d_lat / (lane_width / 2), 0, 1))`` outside junctions, and 0 while in the
-    opposite lane or off road."""
+    """The product of CaRL's multiplicative factors in [0, 1] (module doc): speeding
+    ``max(0, 1 - (v - v_limit) / 2.23)``, short TTC (held) ``x 0.5``, comfort (held) ``x (1 - 0.5 k / 6)``,
+    lane centre ``x 0.5`` after more than 3 s beyond 0.5 m, and 0 while outside the route lanes."""
     speeding = jnp.clip(1.0 - jnp.maximum(facts.speed - facts.speed_limit, 0.0) / SPEEDING_SCALE, 0.0, 1.0)
     ttc = jnp.where(facts.ttc_penalty, TTC_FACTOR, 1.0)
     comfort = 1.0 - COMFORT_WEIGHT * facts.comfort_violations / NUM_COMFORT_METRICS
-    centre = 1.0 - jnp.clip(facts.lateral_distance / (facts.lane_width / 2), 0.0, 1.0)
-    centre = jnp.where(facts.in_junction, 1.0, centre)
+    centre = jnp.where(facts.lane_centre_penalty, LANE_CENTRE_FACTOR, 1.0)
     return jnp.where(facts.off_lane, 0.0, speeding * ttc * comfort * centre)
 
 
 def simple_reward(facts: StepFacts) -> jax.Array:
     """CaRL's simple reward: ``r = delta RC (percent) x penalty factors``, so a clean, finished route sums
-    to 100; a step that ends the episode with a collision or a red light gives -1 instead. Finishing
+    to 100, with ``-1`` added on a step that ends the episode with a collision or a red light. Finishing
     the route gives no bonus."""
     progress = facts.progress_percent * simple_penalty_factor(facts)
-    return jnp.where(facts.collision | facts.red_light, -1.0, progress).astype(jnp.float32)
+    hint = jnp.where(facts.collision | facts.red_light, TERMINAL_HINT, 0.0)
+    return (progress - hint).astype(jnp.float32)
 
 
 def shaped_reward(facts: StepFacts) -> jax.Array:

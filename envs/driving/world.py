@@ -58,7 +58,8 @@ class DrivingParams:
     opposite_lane_margin: float = 0.0  # how far the ego centre may cross the centre line
     stuck_steps: int = 120  # steps below 0.1 m/s that count as being stuck (blocked)
     ttc_threshold: float = 0.95  # s; nuPlan's bound
-    ttc_hold_steps: int = 10
+    ttc_hold_steps: int = 500  # CaRL's ttc_penalty_ticks (500 ticks of its 10 Hz simulator = 500 steps)
+    comfort_hold_steps: int = 500  # CaRL's comfort_penalty_ticks, per comfort metric
     context_seed: int = 0  # with num_contexts > 0, the fixed routes are drawn from this seed
     # static: shapes and code paths
     max_steps_in_episode: int = struct.field(pytree_node=False, default=500)  # fixes episode scan lengths
