@@ -47,8 +47,8 @@ if [[ $MODE == full ]]; then
 else
   TESTS=(tests/test_spaces_registry_wrappers.py)
   PPO_ARGS=(--seeds 1 2 --total-timesteps 1024 --repeats 1)
-  GRID_SIZES=(64 128); GRID_ARGS=(--num-steps 4 --repeats 1)
-  STUDY_ARGS=(--seeds 1 2 --updates 1 --repeats 1)
+  GRID_SIZES=(64); GRID_ARGS=(--num-steps 4 --repeats 1)
+  STUDY_ARGS=(--seeds 1 --updates 1 --repeats 1)
   T_INSTALL=45 T_TESTS=240 T_PPO=300 T_GRID=300 T_STUDY=400
 fi
 

@@ -157,24 +157,79 @@ def sample_action(dist: Any, noise: dict) -> jax.Array:
 
 def _keyed_env_step(env: Any, env_params: Any) -> Callable:
     """``env.step`` taking the keys ``rollout_noise`` drew: per-environment keys for a ``VecEnv``
-    (its own split then happens once per rollout, outside the scan), the one key otherwise."""
-    if isinstance(env, envs.VecEnv):
-        inner = jax.vmap(env._env.step, in_axes=(0, 0, 0, None))
-        return lambda keys, state, action: inner(keys, state, action, env_params)
-    return lambda key, state, action: env.step(key, state, action, env_params)
+    (its own split then happens once per rollout, outside the scan), the one key otherwise.
+
+    Under a further ``vmap`` (seeds or hyperparameters batched over whole runs) a ``VecEnv`` step is
+    taken as one batch of ``runs x num_envs`` environments rather than a ``vmap`` of batches: the
+    environment's sparse auto-reset (`envs.core.reset_where`) stays a real ``cond`` on "some episode
+    ended" and resets only the rows that ended, where a nested ``vmap`` would turn that ``cond`` into a
+    ``select`` and compute the reset for every run at every step. The numbers are the same (each row
+    is the same function of its own key, state and action)."""
+    if not isinstance(env, envs.VecEnv):
+        return lambda key, state, action: env.step(key, state, action, env_params)
+    inner = jax.vmap(env._env.step, in_axes=(0, 0, 0, None))
+
+    @jax.custom_batching.custom_vmap
+    def step(keys: jax.Array, state: Any, action: jax.Array) -> Any:
+        return inner(keys, state, action, env_params)
+
+    @step.def_vmap
+    def merged(axis_size: int, in_batched: Any, keys: jax.Array, state: Any, action: jax.Array):
+        args = jax.tree.map(
+            lambda x, batched: x if batched else jnp.broadcast_to(x, (axis_size, *jnp.shape(x))),
+            (keys, state, action),
+            tuple(in_batched),
+        )
+        flat = jax.tree.map(lambda x: x.reshape((axis_size * x.shape[1], *x.shape[2:])), args)
+        out = jax.tree.map(lambda x: x.reshape((axis_size, -1, *x.shape[1:])), step(*flat))
+        return out, jax.tree.map(lambda _: True, out)
+
+    return step
 
 
 def bootstrap_values(params: Any, network: Any, batch: Transition) -> jax.Array:
     """``V(s_{t+1})`` for every step, from the pre-reset ``final_obs`` and the carry after step t.
 
-    For steps that did not end an episode this is the value the rollout computes at t+1; for a
-    truncated episode it is the value the agent bootstraps from."""
+    For steps that did not end an episode this is the value the rollout computed at t+1 (same
+    observation, same carry, no reset), so it is taken from there; only the last step and the steps
+    that ended an episode (whose ``s_{t+1}`` is the pre-reset observation, which a truncated episode
+    bootstraps from) are valued here, the latter gathered in chunks of ``done_chunk_size`` rows.
+    Equal, up to float rounding, to a second forward pass over every step (`tests/test_ppo.py`)."""
     num_steps, num_envs = batch.reward.shape
-    flat = lambda x: x.reshape((1, num_steps * num_envs, *x.shape[2:]))
-    carry = batch.carry_after.reshape((num_steps * num_envs, batch.carry_after.shape[-1]))
-    no_start = jnp.zeros((1, num_steps * num_envs), bool)
-    _, _, values = network.apply(params, carry, jax.tree.map(flat, batch.final_obs), no_start)
-    return values.reshape((num_steps, num_envs))
+    no_start = lambda n: jnp.zeros((1, n), bool)
+
+    def values_of(carry: jax.Array, obs: Any) -> jax.Array:
+        _, _, values = network.apply(params, carry, jax.tree.map(lambda x: x[None], obs), no_start(carry.shape[0]))
+        return values[0]
+
+    last = values_of(batch.carry_after[-1], jax.tree.map(lambda x: x[-1], batch.final_obs))
+    if num_steps == 1:
+        return last[None]
+    rows = (num_steps - 1) * num_envs
+    next_values = batch.value[1:].reshape(rows)
+    done = jnp.logical_or(batch.terminated, batch.truncated)[:-1].reshape(rows)
+    obs = jax.tree.map(lambda x: x[:-1].reshape((rows, *x.shape[2:])), batch.final_obs)
+    carry = batch.carry_after[:-1].reshape((rows, batch.carry_after.shape[-1]))
+    chunk = done_chunk_size(num_steps, num_envs)
+    rank = jnp.cumsum(done) - 1  # the index of each done row among the done rows
+    count = done.sum()
+
+    def value_chunk(state):
+        start, next_values = state
+        slot = jnp.where(done & (rank >= start) & (rank < start + chunk), rank - start, chunk)
+        index = jnp.full((chunk,), rows, jnp.int32).at[slot].set(jnp.arange(rows, dtype=jnp.int32), mode="drop")
+        pick = lambda x: x.at[index].get(mode="clip")  # padding slots read the last row and are dropped
+        values = values_of(pick(carry), jax.tree.map(pick, obs))
+        return start + chunk, next_values.at[index].set(values, mode="drop")
+
+    _, next_values = jax.lax.while_loop(lambda state: state[0] < count, value_chunk, (jnp.int32(0), next_values))
+    return jnp.concatenate([next_values.reshape(num_steps - 1, num_envs), last[None]])
+
+
+def done_chunk_size(num_steps: int, num_envs: int) -> int:
+    """Rows per chunk when valuing the episode ends of a rollout: a sixteenth of it (at least one row
+    per environment), so that one chunk usually holds every end and the pass costs a sixteenth."""
+    return max(num_envs, -(-(num_steps - 1) * num_envs // 16))
 
 
 def summarize_episodes(stats: dict[str, jax.Array]) -> dict[str, jax.Array]:
