@@ -40,10 +40,10 @@ stage() {  # stage NAME SECONDS COMMAND...: run with a timeout, log to $OUT/NAME
 if [[ $MODE == full ]]; then
   TESTS=(tests/test_ppo.py tests/test_rl2.py tests/test_bonuses.py tests/test_spaces_registry_wrappers.py
          tests/test_sharding.py)
-  PPO_ARGS=(--seeds 1 64 1024 --total-timesteps "${PPO_STEPS:-500000}" --repeats 1)
+  PPO_ARGS=(--seeds 1 64 1024 --total-timesteps "${PPO_STEPS:-250000}" --repeats 1)
   GRID_SIZES=(4096 16384 65536); GRID_ARGS=(--num-steps 64 --repeats 3)
   STUDY_ARGS=(--seeds 16 64 256 1024 --updates 5 --repeats 2)
-  T_INSTALL=45 T_TESTS=110 T_PPO=100 T_GRID=35 T_STUDY=100
+  T_INSTALL=40 T_TESTS=90 T_PPO=100 T_GRID=40 T_STUDY=100   # 450 s in all, under the 8 minutes
 else
   TESTS=(tests/test_spaces_registry_wrappers.py)
   PPO_ARGS=(--seeds 1 2 --total-timesteps 1024 --repeats 1)

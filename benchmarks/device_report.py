@@ -34,7 +34,8 @@ def main() -> None:
     for r in (ppo or {}).get("results", []):
         runs = r["ours"]["runs"]
         wall = sorted(t[0] for t in runs)[len(runs) // 2]
-        lines.append(f"| PPO CartPole (500k-step config) | {r['seeds']} seeds | {r['steps'] / wall:,.0f} |")
+        label = f"PPO CartPole ({ppo['total_timesteps']:,} steps per seed)"
+        lines.append(f"| {label} | {r['seeds']} seeds | {r['steps'] / wall:,.0f} |")
     for size, g in grids.items():
         for label, v in ((g or {}).get("results") or {}).items():
             lines.append(f"| gridworld {label} | {size} envs | {v['steps_per_second']:,.0f} |")
