@@ -5,7 +5,8 @@ Contenders, measured in one run:
 - ours: ``MultiRoom-N4`` and ``KeyRoom-S10`` (``envs.make``), ``num_envs`` copies under ``jax.vmap``,
   ``num_steps`` steps in one jitted ``lax.scan``, uniformly random actions drawn inside the scan,
   auto-reset on (our ``step`` generates a new level only for the environments whose episode ended);
-- NAVIX 0.7.4 ``Navix-DoorKey-8x8-v0`` (``navix.make``, its default observation and 100-step limit),
+- NAVIX ``Navix-DoorKey-8x8-v0`` (``navix.make``, its default observation and 100-step limit; 0.7.4 in the
+  project's ``bench`` extra, 4.0.0 on Python >= 3.12: the same API; ``--skip-navix`` where it is absent),
   rolled out the same way (``env.step(timestep, action)``; NAVIX resets on the step after an episode
   ends, inside the same ``vmap``);
 - the real ``MiniHack-MultiRoom-N4-v0`` (NLE), one process and gymnasium's ``AsyncVectorEnv`` with 2
