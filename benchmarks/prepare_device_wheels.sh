@@ -14,7 +14,7 @@ PACKAGES=(
   "tyro>=1.0,<2" docstring-parser typeguard shtab
   "tqdm>=4.66,<5" "pyyaml>=6.0,<7"
   "matplotlib>=3.9,<4" contourpy cycler fonttools kiwisolver pillow pyparsing python-dateutil six packaging
-  "pytest>=9.0,<10" iniconfig pluggy pygments
+  "pytest>=9.0,<10" iniconfig pluggy pygments typing-extensions
 )
 PIP=${PIP:-pip}
 $PIP download --no-deps --only-binary=:all: --dest "$DEST" \
