@@ -5,7 +5,8 @@ Contenders, measured in one run:
 - ours: ``MultiRoom-N4`` and ``KeyRoom-S10`` (``envs.make``), ``num_envs`` copies under ``jax.vmap``,
   ``num_steps`` steps in one jitted ``lax.scan``, uniformly random actions drawn inside the scan,
   auto-reset on (our ``step`` generates a new level only for the environments whose episode ended);
-- NAVIX 0.7.4 ``Navix-DoorKey-8x8-v0`` (``navix.make``, its default observation and 100-step limit),
+- NAVIX ``Navix-DoorKey-8x8-v0`` (``navix.make``, its default observation and 100-step limit; 0.7.4 in the
+  project's ``bench`` extra, 4.0.0 on Python >= 3.12: the same API; ``--skip-navix`` where it is absent),
   rolled out the same way (``env.step(timestep, action)``; NAVIX resets on the step after an episode
   ends, inside the same ``vmap``);
 - the real ``MiniHack-MultiRoom-N4-v0`` (NLE), one process and gymnasium's ``AsyncVectorEnv`` with 2
@@ -34,19 +35,26 @@ one-process MiniHack, and no CPU time goes to XLA's thread pool waiting on the o
 
 from __future__ import annotations
 
-import argparse
-import json
 import os
-import resource
-import statistics
-import time
-from collections.abc import Callable
-from typing import Any
+import sys
 
-import jax
-import jax.numpy as jnp
+if "--one-core" in sys.argv[1:]:
+    # Before anything imports jax: XLA starts its threads at import, and sched_setaffinity pins only
+    # the calling thread (threads started later inherit it). Pinning here pins them all.
+    os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
 
-import envs
+import argparse  # noqa: E402
+import json  # noqa: E402
+import resource  # noqa: E402
+import statistics  # noqa: E402
+import time  # noqa: E402
+from collections.abc import Callable  # noqa: E402
+from typing import Any  # noqa: E402
+
+import jax  # noqa: E402
+import jax.numpy as jnp  # noqa: E402
+
+import envs  # noqa: E402
 
 OURS = ("MultiRoom-N4", "KeyRoom-S10")
 NAVIX_ID = "Navix-DoorKey-8x8-v0"
@@ -238,14 +246,18 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--full", action="store_true", help="4096 envs x 256 steps, MiniHack 4000 steps")
     parser.add_argument("--skip-minihack", action="store_true")
+    parser.add_argument("--skip-navix", action="store_true", help="ours only (where NAVIX is not installed)")
     parser.add_argument("--profile", action="store_true", help="also time the parts of our step")
     parser.add_argument("--json", type=str, default=None, help="also write the results to this file")
     parser.add_argument(
         "--one-core", action="store_true", help="pin every contender to one CPU core (the first this process may use)"
     )
     args = parser.parse_args()
-    if args.one_core:  # before the first JAX computation, which sizes XLA's thread pool
-        os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
+    if args.one_core:  # pinned at the top of this file, before jax was imported; check that it held
+        threads = os.listdir("/proc/self/task") if os.path.isdir("/proc/self/task") else []
+        unpinned = [t for t in threads if len(os.sched_getaffinity(int(t))) != 1]
+        if unpinned:
+            raise SystemExit(f"--one-core: {len(unpinned)} of {len(threads)} threads are not pinned to one core")
     if args.full:
         args.num_envs, args.num_steps, args.minihack_steps = 4096, 256, 4000
     if min(args.num_envs, args.num_steps, args.minihack_steps, args.repeats) <= 0:
@@ -256,7 +268,8 @@ def main() -> None:
     rollouts: dict[str, Callable[[jax.Array], Any]] = {
         f"ours {name}": ours_rollout(name, args.num_envs, args.num_steps) for name in OURS
     }
-    rollouts[f"NAVIX {NAVIX_ID}"] = navix_rollout(args.num_envs, args.num_steps)
+    if not args.skip_navix:
+        rollouts[f"NAVIX {NAVIX_ID}"] = navix_rollout(args.num_envs, args.num_steps)
     compile_seconds = {}
     for label, rollout in rollouts.items():
         compile_seconds[label] = timed(lambda rollout=rollout: rollout(jax.random.PRNGKey(0)))[0]
@@ -296,15 +309,16 @@ def main() -> None:
             f"| {label} | {r['steps_per_second']:,.0f} | {r['steps_per_cpu_second']:,.0f} | "
             f"{r['cores_busy']:.2f} | {compile_text} |"
         )
-    navix = results[f"NAVIX {NAVIX_ID}"]
+    navix = results.get(f"NAVIX {NAVIX_ID}")
     minihack = {k: v for k, v in results.items() if k.startswith("MiniHack")}
     print()
     for name in OURS:
         ours = results[f"ours {name}"]
-        print(
-            f"{name} / NAVIX: {ours['steps_per_second'] / navix['steps_per_second']:.2f}x (wall), "
-            f"{ours['steps_per_cpu_second'] / navix['steps_per_cpu_second']:.2f}x (per CPU-second)"
-        )
+        if navix is not None:
+            print(
+                f"{name} / NAVIX: {ours['steps_per_second'] / navix['steps_per_second']:.2f}x (wall), "
+                f"{ours['steps_per_cpu_second'] / navix['steps_per_cpu_second']:.2f}x (per CPU-second)"
+            )
         for label, r in minihack.items():
             print(
                 f"{name} / {label}: {ours['steps_per_cpu_second'] / r['steps_per_cpu_second']:,.0f}x per core, "

@@ -7,14 +7,22 @@ and the ratio is printed. The reference's code is not part of this repository: p
 copy. On jaxlib's CPU backend, flax's orthogonal initialiser under ``vmap`` (a batched QR) can
 deadlock; give the reference ``jaxrl.networks.orthogonal`` (same values) if its vmapped runs hang.
 
-    python benchmarks/ppo_throughput.py --total-timesteps 500000 --seeds 1 16 64 [--reference ppo.py]
+Both programs are compiled first; then ``--repeats`` runs of each are timed in turns (ours, reference,
+ours, ...), so that a change in the machine's load hits both alike. Wall-clock and process CPU time
+are recorded; on a shared machine CPU time is the steadier measure. The table gives medians and the
+ratio of medians, with the range of the per-turn ratios.
+
+    taskset -c 1 python benchmarks/ppo_throughput.py --seeds 1 16 64 --reference ppo.py [--repeats 3]
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib.util
+import json
+import os
 import platform
+import statistics
 import time
 
 import jax
@@ -22,80 +30,120 @@ import jax.numpy as jnp
 
 from jaxrl.ppo import PPOConfig, make_train
 
+REFERENCE_CONFIG = {
+    "LR": 2.5e-4,
+    "NUM_ENVS": 4,
+    "NUM_STEPS": 128,
+    "UPDATE_EPOCHS": 4,
+    "NUM_MINIBATCHES": 4,
+    "GAMMA": 0.99,
+    "GAE_LAMBDA": 0.95,
+    "CLIP_EPS": 0.2,
+    "ENT_COEF": 0.01,
+    "VF_COEF": 0.5,
+    "MAX_GRAD_NORM": 0.5,
+    "ACTIVATION": "tanh",
+    "ENV_NAME": "CartPole-v1",
+    "ANNEAL_LR": True,
+    "DEBUG": False,
+}
 
-def time_compiled(fn, *args) -> tuple[float, float]:
-    """(compile seconds, run seconds) of ``jax.jit(fn)(*args)``."""
+
+def compile_program(fn, *args):
+    """(compile seconds, a thunk that runs the compiled program once to completion)."""
     start = time.perf_counter()
     compiled = jax.jit(fn).lower(*args).compile()
     compile_time = time.perf_counter() - start
-    start = time.perf_counter()
-    jax.block_until_ready(compiled(*args))
-    return compile_time, time.perf_counter() - start
+    return compile_time, lambda: jax.block_until_ready(compiled(*args))
 
 
-def ours(total_timesteps: int, seeds: int) -> tuple[float, float]:
+def timed(run) -> tuple[float, float]:
+    """(wall seconds, process CPU seconds) of one call."""
+    wall, cpu = time.perf_counter(), time.process_time()
+    run()
+    return time.perf_counter() - wall, time.process_time() - cpu
+
+
+def seed_keys(seeds: int) -> jax.Array:
+    return jnp.stack([jax.random.PRNGKey(s) for s in range(seeds)])
+
+
+def ours(total_timesteps: int, seeds: int):
     config = PPOConfig(env="CartPole-v1", total_timesteps=total_timesteps)
     trainer = make_train(config, updates_per_chunk=config.num_updates)
-    keys = jnp.stack([jax.random.PRNGKey(s) for s in range(seeds)])
     hparams = jax.tree.map(lambda x: jnp.stack([x] * seeds), config.hyperparams())
-    return time_compiled(jax.vmap(trainer.train), keys, hparams)
+    return compile_program(jax.vmap(trainer.train), seed_keys(seeds), hparams)
 
 
-def reference(path: str, total_timesteps: int, seeds: int) -> tuple[float, float]:
+def reference(path: str, total_timesteps: int, seeds: int):
     spec = importlib.util.spec_from_file_location("reference_ppo", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    config = {
-        "LR": 2.5e-4,
-        "NUM_ENVS": 4,
-        "NUM_STEPS": 128,
-        "TOTAL_TIMESTEPS": total_timesteps,
-        "UPDATE_EPOCHS": 4,
-        "NUM_MINIBATCHES": 4,
-        "GAMMA": 0.99,
-        "GAE_LAMBDA": 0.95,
-        "CLIP_EPS": 0.2,
-        "ENT_COEF": 0.01,
-        "VF_COEF": 0.5,
-        "MAX_GRAD_NORM": 0.5,
-        "ACTIVATION": "tanh",
-        "ENV_NAME": "CartPole-v1",
-        "ANNEAL_LR": True,
-        "DEBUG": False,
-    }
-    train = module.make_train(config)
-    keys = jnp.stack([jax.random.PRNGKey(s) for s in range(seeds)])
-    return time_compiled(jax.vmap(train), keys)
+    train = module.make_train({**REFERENCE_CONFIG, "TOTAL_TIMESTEPS": total_timesteps})
+    return compile_program(jax.vmap(train), seed_keys(seeds))
+
+
+def machine() -> str:
+    model = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            model = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    cores = sorted(os.sched_getaffinity(0))
+    return (
+        f"{model}; cores this process may use: {cores}; {jax.device_count()} {jax.default_backend()} "
+        f"device(s), jax {jax.__version__}; load average {os.getloadavg()[0]:.1f}"
+    )
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--total-timesteps", type=int, default=500_000)
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 16, 64])
+    parser.add_argument("--repeats", type=int, default=3, help="timed runs of each program, in turns")
     parser.add_argument("--reference", help="path to a PureJaxRL-style ppo.py to time side by side")
+    parser.add_argument("--json", help="also write the raw timings here")
     args = parser.parse_args()
+    print(f"machine: {machine()}; steps per seed: {args.total_timesteps}")
     print(
-        f"machine: {platform.processor() or platform.machine()}, {jax.device_count()} {jax.default_backend()} "
-        f"device(s), jax {jax.__version__}; steps per seed: {args.total_timesteps}"
+        "| seeds | ours: steps/CPU-s | ours: steps/s wall | ours: compile s | reference: steps/CPU-s | "
+        "reference: steps/s wall | reference: compile s | ratio (CPU) | per-turn range | ratio (wall) |"
     )
-    print(
-        "| seeds | ours: env steps/s | ours: compile s | reference: env steps/s | reference: compile s | ratio |"
-    )
-    print("|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    raw = []
     for seeds in args.seeds:
-        compile_ours, run_ours = ours(args.total_timesteps, seeds)
-        sps_ours = seeds * args.total_timesteps / run_ours
-        row = f"| {seeds} | {sps_ours:,.0f} | {compile_ours:.1f} |"
-        print(row, "(reference running)" if args.reference else "", flush=True)
+        steps = seeds * args.total_timesteps
+        contenders = {"ours": ours(args.total_timesteps, seeds)}
         if args.reference:
-            compile_ref, run_ref = reference(args.reference, args.total_timesteps, seeds)
-            sps_ref = seeds * args.total_timesteps / run_ref
-            row += f" {sps_ref:,.0f} | {compile_ref:.1f} | {sps_ours / sps_ref:.2f} |"
+            contenders["reference"] = reference(args.reference, args.total_timesteps, seeds)
+        times = {name: [] for name in contenders}
+        for _ in range(args.repeats):
+            for name, (_, run) in contenders.items():
+                times[name].append(timed(run))
+        cells, record = [], {"seeds": seeds, "steps": steps}
+        for name, (compile_time, _) in contenders.items():
+            wall = statistics.median(t[0] for t in times[name])
+            cpu = statistics.median(t[1] for t in times[name])
+            cells += [f"{steps / cpu:,.0f}", f"{steps / wall:,.0f}", f"{compile_time:.1f}"]
+            record[name] = {"compile_s": compile_time, "runs": times[name]}
+        if args.reference:
+            per_turn = [r[1] / o[1] for o, r in zip(times["ours"], times["reference"], strict=True)]
+            cpu_ratio = statistics.median(t[1] for t in times["reference"]) / statistics.median(
+                t[1] for t in times["ours"]
+            )
+            wall_ratio = statistics.median(t[0] for t in times["reference"]) / statistics.median(
+                t[0] for t in times["ours"]
+            )
+            cells += [f"**{cpu_ratio:.2f}**", f"{min(per_turn):.2f}-{max(per_turn):.2f}", f"{wall_ratio:.2f}"]
         else:
-            row += " - | - | - |"
-        print(row, flush=True)
+            cells += ["-"] * 7
+        print(f"| {seeds} | " + " | ".join(cells) + " |", flush=True)
+        raw.append(record)
+        if args.json:  # after every row, so a run cut short keeps what it measured
+            with open(args.json, "w") as f:
+                json.dump({"machine": machine(), "total_timesteps": args.total_timesteps, "results": raw}, f, indent=1)
+    print(f"load average at the end: {os.getloadavg()[0]:.1f}")
 
 
 if __name__ == "__main__":

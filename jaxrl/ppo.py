@@ -22,6 +22,7 @@ import jax
 import jax.numpy as jnp
 import optax
 from flax import struct
+from jax.flatten_util import ravel_pytree
 
 import envs
 from envs import spaces
@@ -403,33 +404,46 @@ def make_train(config: PPOConfig, updates_per_chunk: int = 1, advantage_fn: Adva
         }
 
         def minibatches(key):
-            """Recurrent: whole sequences, split over environments. Feed-forward: shuffled samples."""
+            """Every epoch's minibatches, gathered at once: ``[epochs, minibatches, ...]``. Recurrent:
+            whole sequences, split over environments. Feed-forward: shuffled samples. Each epoch draws
+            its own uniform permutation (``jax.random.permutation`` of that epoch's key, as one
+            batched draw and sort for all epochs instead of one per epoch)."""
+            keys = jax.random.split(key, config.update_epochs)
+            epochs, parts = config.update_epochs, config.num_minibatches
             if recurrent:
-                perm = jax.random.permutation(key, num_envs).reshape(config.num_minibatches, -1)
-                take = lambda x: jnp.swapaxes(x[:, perm], 0, 1)  # [M, T, N/M, ...]
+                perm = jax.vmap(lambda k: jax.random.permutation(k, num_envs))(keys).reshape(epochs, parts, -1)
+                take = lambda x: jnp.moveaxis(x[:, perm], 0, 2)  # [E, M, T, N/M, ...]
                 mbs = jax.tree.map(take, data)
                 mbs["carry"] = initial_carry[perm]
                 return mbs
-            perm = jax.random.permutation(key, config.batch_size).reshape(config.num_minibatches, -1)
+            perm = jax.vmap(lambda k: jax.random.permutation(k, config.batch_size))(keys)
+            perm = perm.reshape(epochs, parts, -1)
             flat = lambda x: x.reshape((config.batch_size, *x.shape[2:]))[perm]
             mbs = jax.tree.map(flat, data)
             mbs["carry"] = jnp.zeros((*perm.shape, 1), jnp.float32)
             return mbs
 
+        # The minibatch steps work on the parameters and Adam's moments as flat vectors: the clip and
+        # Adam update are then a few fused passes over one array instead of a few per parameter leaf.
+        flat_params, unravel = ravel_pytree(state.params)
+        flat_loss = lambda flat, mb: loss_fn(unravel(flat), mb)
+        ravel_moments = lambda s: s._replace(mu=ravel_pytree(s.mu)[0], nu=ravel_pytree(s.nu)[0])
+
         def sgd_step(carry, mb):
             params, opt_state = carry
-            grads, terms = jax.grad(loss_fn, has_aux=True)(params, mb)
+            grads, terms = jax.grad(flat_loss, has_aux=True)(params, mb)
             grads, _ = clip.update(grads, clip.init(params))
             updates, opt_state = optimizer.update(grads, opt_state, params)
-            updates = jax.tree.map(lambda u: -learning_rate * u, updates)
-            return (optax.apply_updates(params, updates), opt_state), terms
+            return (params - learning_rate * updates, opt_state), terms
 
-        def epoch(carry, key):
-            return jax.lax.scan(sgd_step, carry, minibatches(key))
+        def epoch(carry, mbs):
+            return jax.lax.scan(sgd_step, carry, mbs)
 
-        (params, opt_state), terms = jax.lax.scan(
-            epoch, (state.params, state.opt_state), jax.random.split(key_perm, config.update_epochs)
+        (flat_params, flat_opt_state), terms = jax.lax.scan(
+            epoch, (flat_params, ravel_moments(state.opt_state)), minibatches(key_perm)
         )
+        params = unravel(flat_params)
+        opt_state = flat_opt_state._replace(mu=unravel(flat_opt_state.mu), nu=unravel(flat_opt_state.nu))
         metrics = {
             **jax.tree.map(jnp.mean, terms),
             **bonus_metrics,

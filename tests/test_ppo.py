@@ -13,7 +13,7 @@ import pytest
 
 from jaxrl.gae import truncation_aware_gae
 from jaxrl.ppo import PPOConfig, make_train
-from jaxrl.rollout import bootstrap_values, collect_rollout
+from jaxrl.rollout import bootstrap_values, collect_rollout, done_chunk_size
 from jaxrl.run import TIMING_FIELDS, RunConfig, TrainingError, TrialSpec, run_trials, train_run
 
 
@@ -154,6 +154,69 @@ def test_bootstrap_value_is_the_next_step_value_when_the_episode_goes_on():
     np.testing.assert_allclose(
         np.asarray(next_values[:-1])[cont], np.asarray(batch.value[1:])[cont], atol=1e-5
     )
+
+
+def direct_bootstrap(params, network, batch):
+    """``V(final_obs[t])`` with the carry after step t, for every step, in one pass over the rollout."""
+    num_steps, num_envs = batch.reward.shape
+    flat = lambda x: x.reshape((1, num_steps * num_envs, *x.shape[2:]))
+    carry = batch.carry_after.reshape((num_steps * num_envs, -1))
+    _, _, values = network.apply(
+        params, carry, jax.tree.map(flat, batch.final_obs), jnp.zeros((1, num_steps * num_envs), bool)
+    )
+    return values.reshape((num_steps, num_envs))
+
+
+@pytest.mark.parametrize(
+    "env, env_kwargs, network",
+    [("CartPole-v1", {"max_steps_in_episode": 3}, "mlp"), ("MultiRoom-N2", {"max_steps_in_episode": 7}, "gru")],
+)
+def test_bootstrap_values_equal_a_direct_pass_over_every_step(env, env_kwargs, network):
+    # Short time limits: many truncations, so the episode ends take several chunks.
+    config = PPOConfig(env=env, env_kwargs=env_kwargs, network=network, gru_size=8, hidden_sizes=(16, 16), **SMALL)
+    trainer = make_train(config)
+    state = trainer.init(jax.random.PRNGKey(0))
+    _, batch = collect_rollout(
+        jax.random.PRNGKey(1),
+        state.rollout,
+        state.params,
+        env=trainer.env,
+        env_params=trainer.env_params,
+        network=trainer.network,
+        num_steps=24,
+    )
+    done = np.asarray(batch.terminated | batch.truncated)
+    assert np.asarray(batch.truncated).sum() > done_chunk_size(*done.shape)  # more than one chunk
+    expected = direct_bootstrap(state.params, trainer.network, batch)
+    next_values = jax.jit(bootstrap_values, static_argnums=1)(state.params, trainer.network, batch)
+    np.testing.assert_allclose(next_values, expected, rtol=1e-5, atol=1e-6)
+    # The rows that ended an episode differ from the next step's value (the reset observation's).
+    assert not np.allclose(np.asarray(expected[:-1])[done[:-1]], np.asarray(batch.value[1:])[done[:-1]], atol=1e-4)
+
+
+def test_seed_vmapped_rollout_of_a_sparse_reset_env_equals_per_seed_rollouts():
+    # Under vmap the rollout steps all seeds' environments as one batch (jaxrl.rollout._keyed_env_step),
+    # so that the gridworld's sparse auto-reset stays sparse; every row must still be its own seed's.
+    config = PPOConfig(
+        env="MultiRoom-N2",
+        env_kwargs={"max_steps_in_episode": 9},
+        network="gru",
+        gru_size=8,
+        hidden_sizes=(16, 16),
+        **SMALL,
+    )
+    trainer = make_train(config)
+    keys = jnp.stack([jax.random.PRNGKey(s) for s in range(3)])
+    state = jax.vmap(trainer.init_fn, in_axes=(0, None))(keys, config.hyperparams())
+    rollout = lambda key, rs, params: collect_rollout(
+        key, rs, params, env=trainer.env, env_params=trainer.env_params, network=trainer.network, num_steps=20
+    )
+    batched = jax.jit(jax.vmap(rollout))(keys, state.rollout, state.params)
+    assert int(batched[1].truncated.sum()) > 0
+    for i in range(3):
+        one = jax.jit(rollout)(keys[i], *jax.tree.map(lambda x: x[i], (state.rollout, state.params)))
+        for a, b in zip(jax.tree.leaves(batched), jax.tree.leaves(one), strict=True):
+            np.testing.assert_allclose(np.asarray(a)[i], np.asarray(b), atol=1e-5)
 
 
 def test_vmapped_hyperparameters_equal_separate_runs():
