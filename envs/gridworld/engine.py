@@ -52,7 +52,7 @@ Rules that differ from NetHack/MiniHack (documented here once for all tasks):
 - Sight (``sight=False``, the default of every factory): the whole map is shown from the start, except
   in dark tasks (MazeWalk, KeyRoom-Dark), which show the cells the agent has been next to (NetHack's
   memory of unlit squares). NetHack shows only what the hero has seen: pass ``sight=True`` for the
-  model below (`GridEnv._sight`).
+  model below (`GridEnv._in_sight`).
 - Sight (``sight=True``), after NetHack 3.6's ``vision.c`` and ``display.c``: a cell is in sight when it
   is next to the agent, or when it is lit and in line of sight; a wall or a closed door (which block
   sight) is in sight when it is lit, in line of sight (its own ray is clear, or the cell next to it
@@ -63,11 +63,13 @@ Rules that differ from NetHack/MiniHack (documented here once for all tasks):
   The map changes only next to the agent (doors, the key), so the remembered glyph of a cell is its
   current tile. Lighting follows MiniHack's levels: MultiRoom and the crossings are one lit region
   (``LevelGenerator``'s ``REGION ... lit``), Corridor's rooms are lit (with their walls and doors) and its
-  corridors dark, KeyRoom is lit and KeyRoom-Dark and MazeWalk are dark. Simplified: line of sight is a
-  ray tree (each cell's ray to the agent passes through the neighbour nearest the straight line, a
-  Bresenham-like line; NetHack's ``clear_path`` differs from it by at most a cell near the edges of
-  what is seen); lava, water and open doorways do not block sight, rock, walls and closed or locked
-  doors do; remembered floor out of sight is drawn as floor (NetHack's ``dark_room`` option draws it
+  corridors dark, KeyRoom is lit and KeyRoom-Dark and MazeWalk are dark. Lava, floor, corridors, open
+  doors and doorways do not block sight; rock, walls and closed or locked doors do (so in the -Lava
+  MultiRoom tasks, whose room walls are lava, the agent sees across them into the next rooms, as in
+  NetHack). Simplified: line of sight is a ray tree (each cell's ray to the agent passes through the
+  neighbour nearest the straight line, a Bresenham-like line); NetHack computes it with its own
+  algorithm (``vision.c``'s ``clear_path``), and the two can differ by a cell at the edges of what is
+  seen. Remembered floor out of sight is drawn as floor (NetHack's ``dark_room`` option draws it
   darker); there is no light radius, blindness or telepathy.
 
 Speed: a step touches at most one map cell and builds the observation from the map plus the agent.
