@@ -106,10 +106,16 @@ def context_label(num_contexts: int) -> str:
     return "inf" if num_contexts < 0 else str(num_contexts)
 
 
+def study_env_kwargs(spec: dict[str, Any], study: str) -> dict[str, Any]:
+    """Environment kwargs of a study: the sweep's ``env_kwargs`` (to every study) and the study's own."""
+    return {**spec.get("env_kwargs", {}), **spec["studies"][study].get("env_kwargs", {})}
+
+
 def make_config(spec: dict[str, Any], study: str, num_contexts: int, method: str) -> PPOConfig:
     """The PPO config of one program: the base settings, the study's environment and the method's bonus."""
     bonus = spec["methods"][method]
-    env, params = envs.make(study)
+    env_kwargs = study_env_kwargs(spec, study)
+    env, params = envs.make(study, **env_kwargs)
     present = set(env.observation_space(params).spaces)
     policy_keys = tuple(k for k in spec["policy_keys"] if k in present)
     bonus_kwargs: dict[str, Any] = {}
@@ -131,7 +137,11 @@ def make_config(spec: dict[str, Any], study: str, num_contexts: int, method: str
     base["hidden_sizes"] = tuple(base.get("hidden_sizes", (64, 64)))
     return PPOConfig(
         env=study,
-        env_kwargs={"num_contexts": int(num_contexts), "context_seed": int(spec.get("context_seed", 0))},
+        env_kwargs={
+            **env_kwargs,
+            "num_contexts": int(num_contexts),
+            "context_seed": int(spec.get("context_seed", 0)),
+        },
         total_timesteps=int(spec["total_timesteps"]),
         obs_keys=policy_keys,
         bonus=bonus,
@@ -146,7 +156,9 @@ SETTINGS_FILE = "settings.json"
 def result_settings(spec: dict[str, Any]) -> dict[str, Any]:
     """Every setting that changes a seed's result (not which seeds, studies or methods are run)."""
     keys = ("base", "bonus_kwargs", "total_timesteps", "policy_keys", "final_fraction", "context_seed")
-    return {k: spec.get(k) for k in keys} | {"methods": spec["methods"]}
+    keys += ("env_kwargs", "eval_episode_lengths")
+    studies = {study: study_env_kwargs(spec, study) for study in spec["studies"]}
+    return {k: spec.get(k) for k in keys} | {"methods": spec["methods"], "study_env_kwargs": studies}
 
 
 def check_settings(out: Path, spec: dict[str, Any], record: bool = True) -> None:
@@ -156,7 +168,13 @@ def check_settings(out: Path, spec: dict[str, Any], record: bool = True) -> None
     wanted = json.loads(json.dumps(result_settings(spec)))
     if path.exists():
         earlier = json.loads(path.read_text())
-        changed = {k for k in wanted.keys() & earlier.keys() if k != "methods" and wanted[k] != earlier[k]}
+        merged = ("methods", "study_env_kwargs")  # compared per entry (a size may run other studies)
+        changed = {k for k in wanted.keys() & earlier.keys() if k not in merged and wanted[k] != earlier[k]}
+        changed |= {
+            f"study_env_kwargs.{s}"
+            for s in wanted["study_env_kwargs"].keys() & earlier.get("study_env_kwargs", {}).keys()
+            if wanted["study_env_kwargs"][s] != earlier["study_env_kwargs"][s]
+        }
         changed |= {
             f"methods.{m}"
             for m in wanted["methods"].keys() & earlier.get("methods", {}).keys()
@@ -168,6 +186,7 @@ def check_settings(out: Path, spec: dict[str, Any], record: bool = True) -> None
                 f"{path}). Use another --out, or --fresh to discard them."
             )
         wanted["methods"] = {**earlier.get("methods", {}), **wanted["methods"]}
+        wanted["study_env_kwargs"] = {**earlier.get("study_env_kwargs", {}), **wanted["study_env_kwargs"]}
     if record:
         path.write_text(json.dumps(wanted, indent=1, sort_keys=True) + "\n")
 
@@ -176,9 +195,69 @@ def check_settings(out: Path, spec: dict[str, Any], record: bool = True) -> None
 # Running one program
 
 
-def run_program(config: PPOConfig, seeds: list[int], updates_per_chunk: int, final_fraction: float) -> dict[str, Any]:
+# Per-episode ``info`` entries the evaluation of the final policy reports (those the environment has).
+EVAL_INFO = ("context", "key_seen", "key_picked_up", "door_unlocked", "door_entered")
+EVAL_FLAGS = EVAL_INFO[1:]
+
+
+def evaluate_final(trainer: Any, state: Any, seeds: list[int], num_steps: int) -> dict[str, np.ndarray]:
+    """The final policies (stochastic, as in training) on fresh episodes: ``num_steps`` steps of every
+    environment, per seed. Returns per seed the finished episodes and successes per context index
+    (``[S, C]``, for ``num_contexts >= 1``) and, over all episodes, the fraction with each of the key
+    task's events (``EVAL_FLAGS``, where the environment reports them)."""
+    from jaxrl.rollout import RolloutState, collect_rollout
+
+    config = trainer.config
+    base_env, base_params = envs.make(config.env, **config.env_kwargs)
+    reset_obs, reset_state = jax.eval_shape(base_env.reset, jax.random.PRNGKey(0), base_params)
+    info = jax.eval_shape(base_env.step, jax.random.PRNGKey(0), reset_state, jnp.int32(0), base_params)[-1]
+    info_keys = tuple(k for k in EVAL_INFO if k in info)
+    num_contexts = max(int(config.env_kwargs.get("num_contexts", -1)), 0)
+    num_envs = config.num_envs
+    carry_size = config.gru_size if config.network == "gru" else 0
+
+    def run(params: Any, key: jax.Array) -> dict[str, jax.Array]:
+        key_reset, key_rollout = jax.random.split(key)
+        obs, env_state = trainer.env.reset(key_reset, trainer.env_params)
+        start = RolloutState(
+            env_state, obs, jnp.ones(num_envs, bool), trainer.network.initial_carry(num_envs, carry_size), None
+        )
+        _, batch = collect_rollout(
+            key_rollout,
+            start,
+            params,
+            env=trainer.env,
+            env_params=trainer.env_params,
+            network=trainer.network,
+            num_steps=num_steps,
+            info_keys=info_keys,
+        )
+        done = batch.stats["episode_done"].astype(bool)
+        success = done & (batch.stats["success"] > 0)
+        out = {"episodes": done.sum(), "successes": success.sum()}
+        if "context" in info_keys and num_contexts:
+            one_hot = batch.stats["context"][..., None] == jnp.arange(num_contexts)
+            out["context_episodes"] = (done[..., None] & one_hot).sum((0, 1))
+            out["context_successes"] = (success[..., None] & one_hot).sum((0, 1))
+        for flag in EVAL_FLAGS:
+            if flag in info_keys:
+                out[flag] = (done & batch.stats[flag]).sum()
+        return out
+
+    keys = jnp.stack([jax.random.fold_in(jax.random.PRNGKey(s), 1_000_003) for s in seeds])
+    return jax.device_get(jax.jit(jax.vmap(run))(state.params, keys))
+
+
+def run_program(
+    config: PPOConfig,
+    seeds: list[int],
+    updates_per_chunk: int,
+    final_fraction: float,
+    eval_steps: int = 0,
+) -> dict[str, Any]:
     """Trains ``config`` for every seed in one vmapped program. Returns per-seed final success rates
-    (successes / episodes over the last ``final_fraction`` of updates), per-chunk curves and timings."""
+    (successes / episodes over the last ``final_fraction`` of updates), per-chunk curves and timings,
+    and, with ``eval_steps``, the final policies' evaluation (`evaluate_final`) under ``evaluation``."""
     trainer = make_train(config, updates_per_chunk=updates_per_chunk)
     chunk_lengths = trainer.chunk_lengths
     keys = [jax.random.PRNGKey(s) for s in seeds]
@@ -204,6 +283,7 @@ def run_program(config: PPOConfig, seeds: list[int], updates_per_chunk: int, fin
         rows.append({k: np.asarray(metrics[k]) for k in ("success_sum", "episodes", "episode_return_sum")})
         rows[-1]["updates"] = length
     run_s = time.perf_counter() - start
+    evaluation = evaluate_final(trainer, state, seeds, eval_steps) if eval_steps > 0 else None
 
     updates = np.cumsum([r["updates"] for r in rows])
     total = updates[-1]
@@ -222,7 +302,88 @@ def run_program(config: PPOConfig, seeds: list[int], updates_per_chunk: int, fin
         "env_steps": int(total * config.batch_size),
         "compile_s": compile_s,
         "run_s": run_s,
+        "evaluation": evaluation,
     }
+
+
+EVAL_FIELDS = (
+    "study",
+    "num_contexts",
+    "method",
+    "seed",
+    "context",
+    "episodes",
+    "success_rate",
+    *EVAL_FLAGS,
+)
+
+
+def evaluation_rows(common: dict[str, Any], seeds: list[int], evaluation: dict[str, np.ndarray]) -> list[dict]:
+    """Rows of ``evaluation.csv``: per seed one row over all episodes (``context`` "all", with the key
+    task's event fractions where reported) and one per context index for small |C|."""
+    rows = []
+    for i, seed in enumerate(seeds):
+        episodes = int(evaluation["episodes"][i])
+        row = {
+            **{k: common[k] for k in ("study", "num_contexts", "method")},
+            "seed": seed,
+            "context": "all",
+            "episodes": episodes,
+            "success_rate": f"{evaluation['successes'][i] / max(episodes, 1):.4f}",
+        }
+        for flag in EVAL_FLAGS:
+            if flag in evaluation:
+                row[flag] = f"{evaluation[flag][i] / max(episodes, 1):.4f}"
+        rows.append(row)
+        if "context_episodes" in evaluation:
+            for c, (n, k) in enumerate(
+                zip(evaluation["context_episodes"][i], evaluation["context_successes"][i], strict=True)
+            ):
+                rows.append(
+                    {
+                        **{key: row[key] for key in ("study", "num_contexts", "method", "seed")},
+                        "context": c,
+                        "episodes": int(n),
+                        "success_rate": f"{k / n:.4f}" if n else "",
+                    }
+                )
+    return rows
+
+
+def evaluation_lines(rows: list[dict[str, str]], methods: list[str]) -> list[str]:
+    """Summary lines from ``evaluation.csv``: success per context (mean over seeds, and how many seeds
+    never solved it) for each small-|C| setting, and the key task's events."""
+    if not rows:
+        return []
+    lines = [
+        "## The final policies, evaluated",
+        "",
+        "Fresh episodes of the final (stochastic) policy of every seed (`evaluation.csv`). Per context: "
+        "mean success over seeds, and in brackets the seeds whose episodes on that level never succeeded.",
+        "",
+    ]
+    groups: dict[tuple[str, int, str], list[dict[str, str]]] = {}
+    for row in rows:
+        groups.setdefault((row["study"], int(row["num_contexts"]), row["method"]), []).append(row)
+    order = sorted(groups, key=lambda g: (g[0], g[1] < 0, g[1], methods.index(g[2]) if g[2] in methods else 99))
+    for study, num_contexts, method in order:
+        members = groups[(study, num_contexts, method)]
+        per_context = [r for r in members if r["context"] != "all" and r["success_rate"] != ""]
+        if per_context:
+            cells = []
+            for c in sorted({int(r["context"]) for r in per_context}):
+                values = [float(r["success_rate"]) for r in per_context if int(r["context"]) == c]
+                never = sum(v == 0.0 for v in values)
+                cells.append(f"level {c}: {np.mean(values):.2f} ({never}/{len(values)})")
+            lines.append(f"- {study}, |C| = {context_label(num_contexts)}, {method}: " + "; ".join(cells) + ".")
+        overall = [r for r in members if r["context"] == "all"]
+        flags = [f for f in EVAL_FLAGS if overall and overall[0].get(f)]
+        if flags:
+            means = ", ".join(f"{f} {np.mean([float(r[f]) for r in overall]):.2f}" for f in flags)
+            lines.append(
+                f"- {study}, |C| = {context_label(num_contexts)}, {method}: fraction of episodes with {means}."
+            )
+    return [*lines, ""]
 
 
 # --------------------------------------------------------------------------------------------------
@@ -326,7 +487,13 @@ def plot(summary: list[dict[str, Any]], methods: list[str], path: Path) -> None:
 
 
 def write_summary(
-    path: Path, summary: list[dict[str, Any]], spec: dict[str, Any], size: str, wall_s: float, command: str
+    path: Path,
+    summary: list[dict[str, Any]],
+    spec: dict[str, Any],
+    size: str,
+    wall_s: float,
+    command: str,
+    evaluation: list[dict[str, str]] | None = None,
 ) -> None:
     total_steps = sum(s["env_steps"] * s["seeds"] for s in summary)
     total_program_s = sum(s["compile_s"] + s["run_s"] for s in summary)
@@ -349,10 +516,12 @@ def write_summary(
         "",
         full_estimate(summary),
         "",
-        "**Setup.** PPO (feed-forward, "
+        f"**Setup.** PPO ({network_label(spec['base'])}, "
         f"{spec['base'].get('hidden_sizes')} {spec['base'].get('activation')}), {spec['base']['num_envs']} "
         f"envs x {spec['base']['num_steps']} steps per update, lr {spec['base']['learning_rate']}, "
         f"entropy {spec['base']['ent_coef']}; policy reads {spec['policy_keys']} (where present); "
+        f"environment options {spec.get('env_kwargs', {})} (MultiRoom's generation area: "
+        f"{ {s: v.get('env_kwargs', {}).get('area') for s, v in spec['studies'].items() if 'MultiRoom' in s} }); "
         f"bonus coefficient {spec['base']['bonus_coef']} on the intrinsic reward divided by its running "
         f"standard deviation; bonus options {spec.get('bonus_kwargs')}. Success rate = successful "
         f"episodes / finished episodes over the last chunks of {spec['updates_per_chunk']} updates that "
@@ -380,7 +549,15 @@ def write_summary(
         )
     lines += ["", "Paper, qualitatively: " + "; ".join(f"{k}: {v}" for k, v in PAPER_QUALITATIVE.items()), ""]
     lines += ["## What our runs show", "", *findings(summary), ""]
+    lines += evaluation_lines(evaluation or [], methods)
     path.write_text("\n".join(lines))
+
+
+def network_label(base: dict[str, Any]) -> str:
+    """How the summary names the agent's network."""
+    if base.get("network", "mlp") == "gru":
+        return f"recurrent: GRU of {base.get('gru_size', PPOConfig.gru_size)}"
+    return "feed-forward"
 
 
 def coverage(summary: list[dict[str, Any]], spec: dict[str, Any]) -> str:
@@ -548,9 +725,9 @@ def main(argv: list[str] | None = None) -> None:
 
     out = args.out
     out.mkdir(parents=True, exist_ok=True)
-    runs_csv, curves_csv = out / "runs.csv", out / "curves.csv"
+    runs_csv, curves_csv, eval_csv = out / "runs.csv", out / "curves.csv", out / "evaluation.csv"
     if args.fresh:
-        for path in (runs_csv, curves_csv, out / SETTINGS_FILE):
+        for path in (runs_csv, curves_csv, eval_csv, out / SETTINGS_FILE):
             path.unlink(missing_ok=True)
     check_settings(out, spec, record=not args.report_only)
     # Resuming is per seed: a program runs the seeds its rows do not have yet (seed s always trains
@@ -570,7 +747,12 @@ def main(argv: list[str] | None = None) -> None:
                     print(f"skip {study} |C|={context_label(num_contexts)} {method} (in {runs_csv})")
                     continue
                 config = make_config(spec, study, num_contexts, method)
-                result = run_program(config, missing, int(spec["updates_per_chunk"]), float(spec["final_fraction"]))
+                eval_steps = int(spec.get("eval_episode_lengths", 0)) * int(
+                    envs.make(study, **study_env_kwargs(spec, study))[1].max_steps_in_episode
+                )
+                result = run_program(
+                    config, missing, int(spec["updates_per_chunk"]), float(spec["final_fraction"]), eval_steps
+                )
                 print(
                     f"{study} |C|={context_label(num_contexts)} {method} seeds {missing}: success "
                     f"{np.round(result['success_rate'], 2)} steps {result['env_steps']:,}/seed compile "
@@ -596,6 +778,8 @@ def main(argv: list[str] | None = None) -> None:
                         for i, seed in enumerate(missing)
                     ],
                 )
+                if result.get("evaluation") is not None:
+                    append_rows(eval_csv, EVAL_FIELDS, evaluation_rows(common, missing, result["evaluation"]))
                 append_rows(
                     curves_csv,
                     ("study", "num_contexts", "method", "bonus", "seed", "env_steps", "success_rate"),
@@ -620,7 +804,9 @@ def main(argv: list[str] | None = None) -> None:
             if flag in ("seeds", "total_timesteps", "bonus_coef") and value is not None
         ]
     )
-    write_summary(out / "summary.md", summary, spec, size, time.perf_counter() - start, command)
+    write_summary(
+        out / "summary.md", summary, spec, size, time.perf_counter() - start, command, read_rows(eval_csv)
+    )
     print(f"wrote {runs_csv}, {curves_csv}, {out / 'success_vs_contexts.png'}, {out / 'summary.md'}")
 
 

@@ -3,6 +3,7 @@ and variant, and the same levels as ASCII text (NetHack's symbols). Dark levels 
 
     python experiments/gridworld_gallery.py                      # results/gridworld_gallery/
     python experiments/gridworld_gallery.py --tasks KeyRoom-S15,MazeWalk-45x19 --levels 4
+    python experiments/gridworld_gallery.py --tasks MultiRoom-N6-Lava@25x25   # MultiRoom's paper-era area
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ from envs.gridworld import TASKS, render_ascii, render_rgb
 DEFAULT_TASKS = (
     "MultiRoom-N4",
     "MultiRoom-N6-Lava",
+    "MultiRoom-N4-Lava@25x25",
+    "MultiRoom-N6-Lava@25x25",
     "MultiRoom-N4-Locked",
     "MultiRoom-N10-OpenDoor",
     "KeyRoom-S10",
@@ -34,9 +37,11 @@ OUT_DIR = Path(__file__).resolve().parents[1] / "results" / "gridworld_gallery"
 
 
 def levels_of(name: str, num_levels: int, seed: int) -> list[np.ndarray]:
-    """Glyph maps of the first ``num_levels`` fresh levels of task ``name`` (``num_contexts=-1``). Dark
-    tasks (MazeWalk) are shown revealed: the agent itself sees only the cells it has been next to."""
-    env, params = envs.make(name)
+    """Glyph maps of the first ``num_levels`` fresh levels of task ``name`` (``num_contexts=-1``;
+    ``<task>@<area>`` picks MultiRoom's generation area). Dark tasks (MazeWalk) are shown revealed: the
+    agent itself sees only the cells it has been next to."""
+    task, _, area = name.partition("@")
+    env, params = envs.make(task, **({"area": area} if area else {}))
     keys = jax.random.split(jax.random.PRNGKey(seed), num_levels)
     _, states = jax.jit(jax.vmap(env.reset, in_axes=(0, None)))(keys, params)
     states = states.replace(seen=jnp.ones_like(states.seen))
@@ -52,7 +57,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", type=Path, default=OUT_DIR)
     args = parser.parse_args(argv)
     names = args.tasks.split(",") if args.tasks else list(DEFAULT_TASKS)
-    unknown = [n for n in names if n not in TASKS]
+    unknown = [n for n in names if n.partition("@")[0] not in TASKS]
     if unknown:
         parser.error(f"unknown tasks {unknown}; known: {sorted(TASKS)}")
     if args.levels < 1:

@@ -34,7 +34,8 @@ def test_sweep_sizes_and_configs_cover_the_paper_study() -> None:
 
     # KeyRoom counts on messages, MultiRoom on positions; the product keeps E3B first (episodic x global).
     config = global_vs_episodic.make_config(full, "KeyRoom-S10", -1, "e3b*count")
-    assert config.env_kwargs == {"num_contexts": -1, "context_seed": 0}
+    assert config.env_kwargs == {"sight": True, "num_contexts": -1, "context_seed": 0}
+    assert config.network == "gru"  # the paper's agent is recurrent (issue 15)
     assert "inventory" in config.obs_keys and "message" not in config.obs_keys
     bonus = make_bonus(config.bonus, **config.bonus_kwargs)
     assert isinstance(bonus, CombinedBonus) and bonus.mode == "product"
@@ -44,6 +45,7 @@ def test_sweep_sizes_and_configs_cover_the_paper_study() -> None:
     built = make_bonus(episodic.bonus, **episodic.bonus_kwargs)
     assert isinstance(built, EpisodicCountBonus) and built.key == "position"
     assert episodic.env_kwargs["num_contexts"] == 3
+    assert episodic.env_kwargs["area"] == "25x25" and episodic.env_kwargs["sight"] is True
 
 
 def test_aggregate_and_summary(tmp_path: Path) -> None:
@@ -71,7 +73,7 @@ def fake_programs(monkeypatch: pytest.MonkeyPatch) -> list[tuple[object, list[in
     """Replaces training with a stub; returns the list of (config, seeds) it is called with."""
     calls: list[tuple[object, list[int]]] = []
 
-    def fake_program(config, seeds, updates_per_chunk, final_fraction):  # noqa: ANN001, ANN202
+    def fake_program(config, seeds, updates_per_chunk, final_fraction, eval_steps=0):  # noqa: ANN001, ANN202
         calls.append((config, list(seeds)))
         n = len(seeds)
         return {

@@ -148,10 +148,15 @@ def test_locked_door_needs_a_kick_or_the_key() -> None:
     # The key: APPLY without it does nothing; with it the adjacent locked door opens.
     obs, state, _, _, _ = act(at(1, 3), engine.APPLY)
     assert tile(state, 2, 3) == engine.DOOR_LOCKED and int(obs["message"]) == engine.MSG_NOTHING_TO_APPLY
-    obs, state, _, _, _ = act(at(1, 3, has_key=True), engine.APPLY)
-    assert tile(state, 2, 3) == engine.DOOR_OPEN and int(obs["message"]) == engine.MSG_UNLOCK
-    obs, state, _, _, _ = act(at(1, 1, has_key=True), engine.APPLY)
-    assert int(obs["message"]) == engine.MSG_NO_DOOR
+    # MiniHack reports "Never mind." on the unlocking step (its wrapper unlocks and opens the door, then
+    # NLE declines NetHack's prompt for the agent's APPLY); the step takes game time (no frozen penalty).
+    penalised = ENV.default_params.replace(frozen_step_penalty=-0.01)
+    obs, state, reward, _, _ = act(at(1, 3, has_key=True), engine.APPLY, params=penalised)
+    assert tile(state, 2, 3) == engine.DOOR_OPEN and int(obs["message"]) == engine.MSG_NEVER_MIND
+    assert engine.MESSAGES[int(obs["message"])] == "Never mind." and float(reward) == 0.0
+    # With the key and no door next to the agent: the same declined prompt, a frozen step.
+    obs, state, reward, _, _ = act(at(1, 1, has_key=True), engine.APPLY, params=penalised)
+    assert int(obs["message"]) == engine.MSG_NEVER_MIND and float(reward) == pytest.approx(-0.01)
 
 
 def test_key_pickup_and_inventory() -> None:
@@ -368,3 +373,58 @@ def test_gallery_script_writes_png_and_text(tmp_path) -> None:
     assert (tmp_path / "levels.png").stat().st_size > 0
     with pytest.raises(SystemExit):
         gallery.main(["--tasks", "NoSuchTask", "--out", str(tmp_path)])
+
+
+def test_info_reports_the_episode_context() -> None:
+    """``info["context"]`` is the index of the fixed level seed the episode's level came from (-1 for a
+    fresh level); the same index always gives the same level."""
+    env, params = envs.make("KeyRoom-S5", num_contexts=3)
+    keys = jax.random.split(jax.random.key(0), 64)
+    _, states = jax.jit(jax.vmap(env.reset, in_axes=(0, None)))(keys, params)
+    contexts = np.asarray(states.context)
+    assert set(contexts.tolist()) == {0, 1, 2}
+    grids = np.asarray(states.grid)
+    for c in range(3):
+        same = grids[contexts == c]
+        assert all(np.array_equal(g, same[0]) for g in same)
+    *_, info = jax.jit(env.step_env)(keys[0], jax.tree.map(lambda x: x[0], states), jnp.int32(0), params)
+    assert int(info["context"]) == int(contexts[0])
+    fresh_env, fresh = envs.make("KeyRoom-S5")
+    _, state = fresh_env.reset(keys[0], fresh)
+    assert int(state.context) == -1
+
+
+def test_key_task_progress_flags_in_info() -> None:
+    """key_seen, key_picked_up, door_unlocked and door_entered: set on the step they happen, kept until
+    the episode ends."""
+    _, state, _, _, info = act(at(1, 3), engine.S)
+    assert bool(info["key_seen"]) and not bool(info["key_picked_up"])
+    _, state, _, _, info = act(state, engine.PICKUP)
+    assert bool(info["key_picked_up"]) and not bool(info["door_unlocked"])
+    _, state, _, _, info = act(state, engine.N, engine.APPLY)
+    assert bool(info["door_unlocked"]) and not bool(info["door_entered"]) and bool(info["key_picked_up"])
+    _, state, _, _, info = act(state, engine.E)
+    assert state.position.tolist() == [2, 3] and bool(info["door_entered"])
+    # Walking through a door that was not unlocked (a closed one, opened by walking into it) is not
+    # "entering" the unlocked door.
+    _, state, _, _, info = act(at(1, 1), engine.E, engine.E, engine.E)
+    assert state.position.tolist() == [3, 1] and not bool(info["door_entered"])
+    # The key out of the 9 x 9 crop is not seen (a 3 x 13 map with the key 10 cells away).
+    rows = ("@.........(.>",)
+    grid = np.array([[engine.KEY if c == "(" else engine.GOAL if c == ">" else engine.FLOOR for c in rows[0]]])
+    task = GridTask(
+        name="FarKey", height=1, width=13, generate=lambda key: (jnp.asarray(grid), jnp.array([0, 0], jnp.int32)),
+        actions=engine.APPLY_ACTIONS, has_inventory=True,
+    )
+    env = GridEnv(task)
+    obs, state = env.reset(jax.random.key(0), env.default_params)
+    assert int(state.progress) & engine.KEY_SEEN == 0
+    step = jax.jit(env.step_env)
+    for _ in range(6):
+        obs, state, _, _, info = step(jax.random.key(0), state, jnp.int32(engine.E), env.default_params)
+    assert state.position.tolist() == [6, 0] and bool(info["key_seen"])
+    # Tasks without a key report the context only.
+    env, params = envs.make("MultiRoom-N2")
+    _, state = env.reset(jax.random.key(0), params)
+    *_, info = env.step_env(jax.random.key(0), state, jnp.int32(0), params)
+    assert set(info) == {"success", "context"}

@@ -66,15 +66,15 @@ def solvable(grids: np.ndarray, starts: np.ndarray, can_kick: bool) -> np.ndarra
     return np.any(reach & goal, axis=(1, 2))
 
 
-def generate_levels(name: str, num: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray, object]:
-    env, params = envs.make(name)
+def generate_levels(name: str, num: int, seed: int = 0, **kwargs: object) -> tuple[np.ndarray, np.ndarray, object]:
+    env, params = envs.make(name, **kwargs)
     keys = jax.random.split(jax.random.key(seed), num)
     _, states = jax.jit(jax.vmap(env.reset, in_axes=(0, None)))(keys, params)
     return np.asarray(states.grid), np.asarray(states.position), env
 
 
-def check_solvable(name: str, num: int) -> None:
-    grids, starts, env = generate_levels(name, num)
+def check_solvable(name: str, num: int, **kwargs: object) -> None:
+    grids, starts, env = generate_levels(name, num, **kwargs)
     can_kick = engine.KICK in env.task.actions
     ok = solvable(grids, starts, can_kick)
     bad = np.flatnonzero(~ok)
@@ -101,6 +101,25 @@ def test_small_tasks_solvable(name: str) -> None:
 @pytest.mark.parametrize("name", sorted(TASKS))
 def test_every_task_solvable_1000(name: str) -> None:
     check_solvable(name, 1000)
+
+
+def test_multiroom_paper_area_solvable_and_fits_nethack_rows() -> None:
+    """MultiRoom on MiniGrid's 25 x 25 area (MiniHack 0.1.5 to 1.0.0): N6's rooms of up to 10 are the
+    ones that could be taller than NetHack's 21 rows; every level fits the 21 x 25 map, centred."""
+    check_solvable("MultiRoom-N6", 1000, area="25x25")
+    grids, _, env = generate_levels("MultiRoom-N6", 300, seed=1, area="25x25")
+    assert grids.shape[1:] == (21, 25) and (env.task.height, env.task.width) == (21, 25)
+    rows = np.flatnonzero(np.any(grids != engine.ROCK, axis=(0, 2)))
+    assert rows.min() >= 0 and rows.max() <= 20
+    used = np.any(grids != engine.ROCK, axis=2)  # [levels, rows]
+    first, last = used.argmax(1), 20 - used[:, ::-1].argmax(1)
+    np.testing.assert_array_less(np.abs(first - (20 - last)), 2)  # centred: margins differ by at most 1
+    with pytest.raises(ValueError, match="area"):
+        envs.make("MultiRoom-N10", area="25x25")
+    with pytest.raises(ValueError, match="area"):
+        envs.make("MultiRoom-N4", area="80x24")
+    default_env, _ = envs.make("MultiRoom-N4")
+    assert (default_env.task.height, default_env.task.width) == (21, 76)
 
 
 def test_bfs_detects_unsolvable() -> None:

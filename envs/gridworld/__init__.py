@@ -4,7 +4,9 @@ Registered names are MiniHack's ids without ``MiniHack-`` and ``-v0``: ``MultiRo
 ``MultiRoom-N6-Lava``, ``MultiRoom-N4-Locked``, ``MultiRoom-N10-Lava-OpenDoor``, ``KeyRoom-S5``,
 ``LavaCrossingS9N1``, ``SimpleCrossingS9N1``, ``Corridor-R5``, ``MazeWalk-9x9``, ... Every factory takes
 ``num_contexts`` (-1: a fresh level every reset; N >= 1: N fixed levels), ``context_seed``,
-``max_steps_in_episode`` (MiniHack's limit by default) and ``death_penalty``.
+``max_steps_in_episode`` (MiniHack's limit by default), ``death_penalty`` and ``sight`` (NetHack-like
+sight and memory, off by default; `envs.gridworld.engine`); MultiRoom's also take ``area`` (MiniGrid's
+25 x 25 of the paper's era, or 1.0.2's 76 x 21; `envs.gridworld.multiroom`).
 """
 
 from envs.gridworld import corridor, crossing, keyroom, mazewalk, multiroom
@@ -16,7 +18,7 @@ TASKS = {
     task.name: task for module in (multiroom, keyroom, crossing, corridor, mazewalk) for task in module.TASKS
 }
 for _name, _task in TASKS.items():
-    register(_name, make_factory(_task))
+    register(_name, multiroom.FACTORIES.get(_name) or make_factory(_task))
 
 __all__ = [
     "TASKS",

@@ -39,14 +39,38 @@ Rules that differ from NetHack/MiniHack (documented here once for all tasks):
   empty doorway (NetHack sometimes shatters it, which looks the same).
 - Kicking walls costs no hit points; there are no monsters, traps, hunger or items other than the key.
 - APPLY with the key in the inventory unlocks and opens the first locked or closed door among the 8
-  neighbours (N, E, S, W, NE, SE, SW, NW order) in one step, message "You succeed in unlocking the
-  door."; MiniHack's wrapper does the same in one agent step through several NetHack steps.
+  neighbours (N, E, S, W, NE, SE, SW, NW order) in one step. MiniHack's KeyRoom wrapper does the same
+  in one agent step through several NetHack steps (apply, the key, the direction, "y": "You succeed in
+  unlocking the door."; then moves into the door until "The door opens."), and then passes the agent's
+  APPLY on to NetHack, whose "What do you want to use or apply? [f or ?*]" prompt NLE declines with
+  ESC: the message of the step is "Never mind." (``MSG_NEVER_MIND``), as here. That step takes game time
+  (not "frozen"). With the key and no door next to the agent the step is the same prompt, declined:
+  "Never mind.", frozen. ``MSG_UNLOCK`` stays in the table but is never the message of a step.
 - Bumping into walls, prompts and other actions that take no game time are "frozen" steps; MiniHack
   penalises them with ``penalty_step=-0.01``, here ``params.frozen_step_penalty`` (default 0.0).
 - Messages are integer ids (table ``MESSAGES``), not text; only the last event of a step is kept.
-- Lit rooms are fully visible, and the whole map is shown from the start; NetHack shows only what the
-  hero has seen. Dark tasks (MazeWalk) show the cells the agent has been next to (NetHack's memory of
-  unlit squares).
+- Sight (``sight=False``, the default of every factory): the whole map is shown from the start, except
+  in dark tasks (MazeWalk, KeyRoom-Dark), which show the cells the agent has been next to (NetHack's
+  memory of unlit squares). NetHack shows only what the hero has seen: pass ``sight=True`` for the
+  model below (`GridEnv._in_sight`).
+- Sight (``sight=True``), after NetHack 3.6's ``vision.c`` and ``display.c``: a cell is in sight when it
+  is next to the agent, or when it is lit and in line of sight; a wall or a closed door (which block
+  sight) is in sight when it is lit, in line of sight (its own ray is clear, or the cell next to it
+  towards the agent is in sight), and that cell is lit too (``vision.c``'s rule that keeps doors and
+  walls "at the end of dark hallways" unseen). What was in
+  sight is remembered: ``glyphs`` and ``glyphs_crop`` show the map at every cell seen so far in the
+  episode, and rock (NetHack 3.6's blank ``S_stone``, also its glyph of unexplored cells) elsewhere.
+  The map changes only next to the agent (doors, the key), so the remembered glyph of a cell is its
+  current tile. Lighting follows MiniHack's levels: MultiRoom and the crossings are one lit region
+  (``LevelGenerator``'s ``REGION ... lit``), Corridor's rooms are lit (with their walls and doors) and its
+  corridors dark, KeyRoom is lit and KeyRoom-Dark and MazeWalk are dark. Lava, floor, corridors, open
+  doors and doorways do not block sight; rock, walls and closed or locked doors do (so in the -Lava
+  MultiRoom tasks, whose room walls are lava, the agent sees across them into the next rooms, as in
+  NetHack). Simplified: line of sight is a ray tree (each cell's ray to the agent passes through the
+  neighbour nearest the straight line, a Bresenham-like line); NetHack computes it with its own
+  algorithm (``vision.c``'s ``clear_path``), and the two can differ by a cell at the edges of what is
+  seen. Remembered floor out of sight is drawn as floor (NetHack's ``dark_room`` option draws it
+  darker); there is no light radius, blindness or telepathy.
 
 Speed: a step touches at most one map cell and builds the observation from the map plus the agent.
 A plain auto-reset would run the level generator for every environment at every step under ``vmap``;
@@ -55,7 +79,11 @@ whose episode ended (`envs.core.reset_where`, which writes them into the stepped
 same results. The observation is one elementwise copy of the map (the agent drawn by comparing cell
 indices, not by a scatter) and a windowed slice for the crop. Level generators draw from a cheap
 integer hash (`hash32`) seeded from the reset key, not from threefry, and paint a few rooms with
-one elementwise pass (`covered`).
+one elementwise pass (`covered`). Sight costs ``ceil(log2(max(H, W)))`` + 2 gathers over the map per
+step: random-action steps/s of 32 vmapped environments (one loaded CPU core, process time) fell from
+about 124k to 27k on MultiRoom-N4-Lava's 21 x 25 map and from 351k to 21k on Corridor-R5's 21 x 79
+(from 120k to 23k, and 325k to 8k, before the pointer and its flag were packed into one gather); in
+PPO with a GRU the network still costs more than that.
 """
 
 from __future__ import annotations
@@ -178,6 +206,17 @@ _PASSABLE = np.zeros(NUM_TILES, bool)
 _PASSABLE[[FLOOR, CORRIDOR, DOOR_OPEN, DOORWAY, LAVA, GOAL, STAIR_UP, KEY]] = True
 _KICK_HURTS = np.zeros(NUM_TILES, bool)
 _KICK_HURTS[[ROCK, WALL, GOAL, STAIR_UP]] = True
+# Tiles that block sight (NetHack: stone, walls, closed doors; lava and doorways do not).
+_OPAQUE = np.zeros(NUM_TILES, bool)
+_OPAQUE[[ROCK, WALL, DOOR_CLOSED, DOOR_LOCKED]] = True
+
+# Per-episode events of the key tasks, reported in ``info`` (True from the step they happen on to the
+# episode's end, so that their value on the last step, averaged over episodes, is the fraction of
+# episodes in which they happened). ``key_seen``: the key was inside the agent's 9 x 9 crop as a seen
+# cell (what a policy reading ``glyphs_crop`` could see); ``door_entered``: the agent stepped into the
+# doorway of a door it had unlocked.
+PROGRESS = ("key_seen", "key_picked_up", "door_unlocked", "door_entered")
+KEY_SEEN, KEY_PICKED_UP, DOOR_UNLOCKED, DOOR_ENTERED = (1 << i for i in range(len(PROGRESS)))
 
 
 Generator = Callable[[jax.Array], tuple[jax.Array, jax.Array]]
@@ -204,8 +243,10 @@ class GridState:
     has_key: jax.Array  # bool
     pending: jax.Array  # int32: OPEN or KICK waiting for a direction, else -1
     message: jax.Array  # int32 message id of the last step
-    seen: jax.Array  # bool[H, W] for dark tasks, bool[1, 1] otherwise
+    seen: jax.Array  # bool[H, W] with sight or in dark tasks (cells seen this episode), bool[1, 1] otherwise
     time: jax.Array
+    context: jax.Array  # int32: which of the num_contexts level seeds this episode's level came from (-1: fresh)
+    progress: jax.Array  # int32 bit set of the episode's PROGRESS events so far
 
 
 @struct.dataclass
@@ -226,14 +267,22 @@ def raw_key(key: jax.Array) -> jax.Array:
     return key
 
 
-def level_key(key: jax.Array, params: GridParams) -> jax.Array:
-    """The uint32 seed a reset generates its level from: fresh, or one of ``num_contexts`` fixed seeds."""
+def level_context(key: jax.Array, params: GridParams) -> tuple[jax.Array, jax.Array]:
+    """The uint32 seed a reset generates its level from (fresh, or one of ``num_contexts`` fixed seeds),
+    and the index of that fixed seed (int32; -1 for a fresh level)."""
     key = raw_key(key)
     key_index, key_fresh = jax.random.split(key)
     index = jax.random.randint(key_index, (), 0, jnp.maximum(params.num_contexts, 1))
     fixed = jax.random.fold_in(jax.random.PRNGKey(params.context_seed), index)
-    key = jnp.where(params.num_contexts < 0, key_fresh, fixed)
-    return hash32(key[0] ^ hash32(key[1] + jnp.uint32(0x9E3779B9)))
+    fresh = params.num_contexts < 0
+    key = jnp.where(fresh, key_fresh, fixed)
+    seed = hash32(key[0] ^ hash32(key[1] + jnp.uint32(0x9E3779B9)))
+    return seed, jnp.where(fresh, -1, index).astype(jnp.int32)
+
+
+def level_key(key: jax.Array, params: GridParams) -> jax.Array:
+    """The uint32 seed a reset generates its level from: fresh, or one of ``num_contexts`` fixed seeds."""
+    return level_context(key, params)[0]
 
 
 # --- a cheap counter-based generator for level generation ------------------------------------------
@@ -292,22 +341,43 @@ def permutation(seed: jax.Array, num: int) -> jax.Array:
     return jnp.argsort(uniform(seed, (num,))).astype(jnp.int32)
 
 
+def ray_steps(height: int, width: int) -> np.ndarray:
+    """``int32[2H - 1, 2W - 1, 2]``: for a cell at offset ``(dx, dy)`` from the agent (index
+    ``[dy + H - 1, dx + W - 1]``), the step ``(sx, sy)`` from the cell towards the agent along its line
+    of sight: one cell nearer along the longer axis, and along the shorter one too when that neighbour
+    is nearer the straight line from the cell to the agent (ties: straight). Following the steps from
+    any cell reaches the agent in ``max(|dx|, |dy|)`` steps (a ray tree of Bresenham-like lines)."""
+    dy, dx = np.mgrid[-(height - 1) : height, -(width - 1) : width]
+    major, minor = np.maximum(abs(dx), abs(dy)), np.minimum(abs(dx), abs(dy))
+    # Distances (times |(dx, dy)|) of the two candidates to the line: straight |minor|, diagonal
+    # |major| - |minor|.
+    diagonal = major - minor < minor
+    along_x = abs(dx) >= abs(dy)
+    sx = np.sign(dx) * (along_x | diagonal)
+    sy = np.sign(dy) * (~along_x | diagonal)
+    return np.stack([sx, sy], -1).astype(np.int32)
+
+
 class GridEnv(Environment[GridState, GridParams]):
-    """A MiniHack-like navigation task on a fixed-size grid (see the module docstring for the rules)."""
+    """A MiniHack-like navigation task on a fixed-size grid (see the module docstring for the rules).
+
+    ``sight=True`` shows only what the agent has seen (NetHack's vision and memory; module docstring)."""
 
     # Level generation is the expensive part of a step: generate only for episodes that ended.
     sparse_reset = True
 
-    def __init__(self, task: GridTask):
+    def __init__(self, task: GridTask, sight: bool = False):
         self.task = task
+        self.sight = bool(sight)
         self._actions = np.asarray(task.actions, np.int32)
+        self._ray_steps = ray_steps(task.height, task.width) if self.sight else None
 
     # Environments of the same task are interchangeable, so jitted methods compile once per task.
     def __eq__(self, other: object) -> bool:
-        return type(other) is type(self) and other.task is self.task
+        return type(other) is type(self) and other.task is self.task and other.sight == self.sight
 
     def __hash__(self) -> int:
-        return hash((type(self), id(self.task)))
+        return hash((type(self), id(self.task), self.sight))
 
     @property
     def default_params(self) -> GridParams:
@@ -319,31 +389,83 @@ class GridEnv(Environment[GridState, GridParams]):
 
     # --- reset -------------------------------------------------------------------------------------
     def reset_env(self, key: jax.Array, params: GridParams) -> tuple[dict[str, jax.Array], GridState]:
-        grid, start = self.task.generate(level_key(key, params))
-        seen = self._look(jnp.zeros(self._seen_shape, bool), start)
+        seed, context = level_context(key, params)
+        grid, start = self.task.generate(seed)
+        grid, start = grid.astype(jnp.uint8), start.astype(jnp.int32)
         state = GridState(
-            grid=grid.astype(jnp.uint8),
-            position=start.astype(jnp.int32),
+            grid=grid,
+            position=start,
             has_key=jnp.asarray(False),
             pending=jnp.int32(-1),
             message=jnp.int32(MSG_NONE),
-            seen=seen,
+            seen=self._look(jnp.zeros(self._seen_shape, bool), grid, start),
             time=jnp.int32(0),
+            context=context,
+            progress=jnp.int32(0),
         )
-        return self.get_obs(state), state
+        obs = self.get_obs(state)
+        state = state.replace(progress=self._key_seen(obs, state.progress))
+        return obs, state
 
     @property
     def _seen_shape(self) -> tuple[int, int]:
-        return (self.task.height, self.task.width) if self.task.dark else (1, 1)
+        return (self.task.height, self.task.width) if self.task.dark or self.sight else (1, 1)
 
-    def _look(self, seen: jax.Array, position: jax.Array) -> jax.Array:
-        """Dark tasks remember the 3x3 cells around the agent."""
+    def _look(self, seen: jax.Array, grid: jax.Array, position: jax.Array) -> jax.Array:
+        """``seen`` with what the agent sees from ``position`` added: with sight, NetHack's vision
+        (`_in_sight`); without, everything in lit tasks and the 3 x 3 cells around the agent in dark ones."""
+        if self.sight:
+            return seen | self._in_sight(grid, position)
         if not self.task.dark:
             return seen | True
+        return seen | self._near(position)
+
+    def _near(self, position: jax.Array) -> jax.Array:
+        """``bool[H, W]``: the agent's cell and its 8 neighbours (elementwise, no scatter)."""
+        rows = jnp.arange(self.task.height)[:, None]
+        cols = jnp.arange(self.task.width)[None, :]
+        return (jnp.abs(cols - position[0]) <= 1) & (jnp.abs(rows - position[1]) <= 1)
+
+    def _in_sight(self, grid: jax.Array, position: jax.Array) -> jax.Array:
+        """``bool[H, W]``: the cells in sight from ``position`` (module docstring, "Sight").
+
+        Line of sight by pointer jumping on the ray tree of `ray_steps`: ``blocked[c]`` starts as "the
+        next cell on c's ray to the agent is opaque" and doubles the length of ray it covers per round
+        (``blocked[c] |= blocked[ptr[c]]; ptr[c] = ptr[ptr[c]]``), so ``ceil(log2(max(H, W)))`` rounds of
+        two gathers over the map decide every cell (the agent's own cell is never opaque)."""
+        height, width = self.task.height, self.task.width
+        near = self._near(position)
+        if self.task.dark:
+            return near
         x, y = position[0], position[1]
-        ys = jnp.clip(y + jnp.arange(-1, 2), 0, self.task.height - 1)
-        xs = jnp.clip(x + jnp.arange(-1, 2), 0, self.task.width - 1)
-        return seen.at[ys[:, None], xs[None, :]].set(True)
+        rows = jnp.arange(height)[:, None]
+        cols = jnp.arange(width)[None, :]
+        opaque = jnp.asarray(_OPAQUE)[grid]
+        lit = grid != CORRIDOR
+        steps = jax.lax.dynamic_slice(
+            jnp.asarray(self._ray_steps), (height - 1 - y, width - 1 - x, 0), (height, width, 2)
+        )
+        ptr = ((rows - steps[..., 1]) * width + (cols - steps[..., 0])).reshape(-1)
+        # The pointer and the flag travel packed in one int32 (one gather per round, not two).
+        packed = (ptr << 1) | opaque.reshape(-1)[ptr].astype(jnp.int32)
+        for _ in range(max(1, int(np.ceil(np.log2(max(height, width)))))):
+            further = packed[packed >> 1]
+            packed = (further & ~1) | ((packed | further) & 1)
+        unblocked = (packed & 1).reshape(height, width) == 0
+        clear = unblocked & lit & ~opaque
+        # Walls and closed doors: lit, in line of sight (their ray is unblocked, or the cell next to them
+        # towards the agent is in sight), and that cell lit (vision.c: no walls at the end of dark halls).
+        toward = ((rows + jnp.sign(y - rows)) * width + (cols + jnp.sign(x - cols))).reshape(-1)
+        toward_code = (lit.astype(jnp.int32) + 2 * clear.astype(jnp.int32)).reshape(-1)[toward]
+        toward_code = toward_code.reshape(height, width)
+        edge = opaque & lit & ((toward_code & 1) != 0) & (unblocked | (toward_code >= 2))
+        return near | clear | edge
+
+    def _key_seen(self, obs: dict[str, jax.Array], progress: jax.Array) -> jax.Array:
+        """``progress`` with KEY_SEEN set when the key is in the crop (key tasks only)."""
+        if not self.task.has_inventory:
+            return progress
+        return progress | jnp.where(jnp.any(obs["glyphs_crop"] == KEY), KEY_SEEN, 0)
 
     # --- step --------------------------------------------------------------------------------------
     def step_env(self, key: jax.Array, state: GridState, action: jax.Array, params: GridParams):
@@ -427,7 +549,8 @@ class GridEnv(Environment[GridState, GridParams]):
             apply_ok = state.has_key & jnp.any(n_doors)
         else:
             apply_cell, apply_ok = pos, jnp.asarray(False)
-        apply_msg = jnp.where(state.has_key, jnp.where(apply_ok, MSG_UNLOCK, MSG_NO_DOOR), MSG_NOTHING_TO_APPLY)
+        # MiniHack: the agent's APPLY reaches NetHack after the unlocking, and its prompt is declined.
+        apply_msg = jnp.where(state.has_key, MSG_NEVER_MIND, MSG_NOTHING_TO_APPLY)
         # PICKUP.
         on_key = here_tile == KEY
         pickup_msg = jnp.where(on_key, MSG_PICKUP_KEY, MSG_NOTHING_TO_PICKUP)
@@ -461,28 +584,47 @@ class GridEnv(Environment[GridState, GridParams]):
         position = jnp.where(moved, target, pos).astype(jnp.int32)
         died = moved & (target_tile == LAVA)
         success = moved & (target_tile == GOAL)
+        frozen = jnp.asarray(_FROZEN)[message] & ~unlocks  # unlocking takes game time
         reward = (
-            success.astype(jnp.float32)
-            - died * params.death_penalty
-            + jnp.asarray(_FROZEN)[message] * params.frozen_step_penalty
+            success.astype(jnp.float32) - died * params.death_penalty + frozen * params.frozen_step_penalty
         ).astype(jnp.float32)
+        progress = state.progress
+        if self.task.has_inventory:
+            entered = moved & ((target_tile == DOOR_OPEN) | (target_tile == DOORWAY))
+            progress = (
+                progress
+                | jnp.where(picks, KEY_PICKED_UP, 0)
+                | jnp.where(unlocks, DOOR_UNLOCKED, 0)
+                | jnp.where(entered & ((progress & DOOR_UNLOCKED) != 0), DOOR_ENTERED, 0)
+            )
         state = GridState(
             grid=grid,
             position=position,
             has_key=state.has_key | picks,
             pending=new_pending,
             message=message,
-            seen=self._look(state.seen, position),
+            seen=self._look(state.seen, grid, position),
             time=state.time + 1,
+            context=state.context,
+            progress=progress,
         )
-        return self.get_obs(state), state, reward, success | died, {"success": success}
+        obs = self.get_obs(state)
+        state = state.replace(progress=self._key_seen(obs, state.progress))
+        return obs, state, reward, success | died, self._info(state, success)
+
+    def _info(self, state: GridState, success: jax.Array) -> dict[str, jax.Array]:
+        """``success``, the episode's ``context`` index and, in key tasks, its PROGRESS events so far."""
+        info = {"success": success, "context": state.context}
+        if self.task.has_inventory:
+            info.update({name: (state.progress & (1 << i)) != 0 for i, name in enumerate(PROGRESS)})
+        return info
 
     # --- observation -------------------------------------------------------------------------------
     def glyphs(self, state: GridState) -> jax.Array:
         """The map as the agent sees it: locked doors look closed; the agent drawn on top."""
         grid = state.grid
         glyphs = jnp.where(grid == DOOR_LOCKED, jnp.uint8(DOOR_CLOSED), grid)
-        if self.task.dark:
+        if self.task.dark or self.sight:
             glyphs = jnp.where(state.seen, glyphs, jnp.uint8(ROCK))
         # The agent by a comparison with the row and column indices, not a scatter: under vmap this
         # stays one elementwise pass over the map (the copy of the map that the observation needs).
@@ -542,8 +684,11 @@ def validate_kwargs(
     context_seed: int,
     max_steps_in_episode: int | None,
     death_penalty: float,
+    sight: bool = False,
 ) -> GridParams:
     """Factory argument checks shared by every task; returns the params."""
+    if not isinstance(sight, bool | np.bool_):
+        raise ValueError(f"sight must be True or False, got {sight!r}")
     if not isinstance(num_contexts, int | np.integer) or (num_contexts != -1 and num_contexts < 1):
         raise ValueError(f"num_contexts must be -1 (a fresh level every reset) or >= 1, got {num_contexts!r}")
     if not isinstance(context_seed, int | np.integer) or context_seed < 0:
@@ -568,16 +713,17 @@ def validate_kwargs(
 
 
 def make_factory(task: GridTask) -> Callable[..., tuple[GridEnv, GridParams]]:
-    """A registry factory ``(num_contexts, context_seed, max_steps_in_episode, death_penalty)``."""
+    """A registry factory ``(num_contexts, context_seed, max_steps_in_episode, death_penalty, sight)``."""
 
     def factory(
         num_contexts: int = -1,
         context_seed: int = 0,
         max_steps_in_episode: int | None = None,
         death_penalty: float = 0.0,
+        sight: bool = False,
     ) -> tuple[GridEnv, GridParams]:
-        params = validate_kwargs(task, num_contexts, context_seed, max_steps_in_episode, death_penalty)
-        return GridEnv(task), params
+        params = validate_kwargs(task, num_contexts, context_seed, max_steps_in_episode, death_penalty, sight)
+        return GridEnv(task, sight=sight), params
 
     factory.__name__ = f"make_{task.name.replace('-', '_')}"
     return factory
