@@ -138,15 +138,12 @@ def main() -> None:
     contenders["ours (envs CartPole-v1, jit+vmap)"] = jax_contender(
         env, params, args.num_envs, args.num_steps
     )
-    try:
-        import gymnax
+    import gymnax  # a core dependency
 
-        gymnax_env, gymnax_params = gymnax.make("CartPole-v1")
-        contenders["gymnax CartPole-v1 (jit+vmap)"] = jax_contender(
-            gymnax_env, gymnax_params, args.num_envs, args.num_steps
-        )
-    except ImportError:
-        print("gymnax is not installed: pip install 'jaxrl-research[gymnax]'; skipping it")
+    gymnax_env, gymnax_params = gymnax.make("CartPole-v1")
+    contenders["gymnax CartPole-v1 (jit+vmap)"] = jax_contender(
+        gymnax_env, gymnax_params, args.num_envs, args.num_steps
+    )
     if not args.skip_gymnasium:
         contenders["gymnasium CartPoleVectorEnv (numpy)"] = gymnasium_contender(args.num_envs, args.num_steps)
 
