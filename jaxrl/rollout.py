@@ -167,24 +167,39 @@ def _keyed_env_step(env: Any, env_params: Any) -> Callable:
     is the same function of its own key, state and action)."""
     if not isinstance(env, envs.VecEnv):
         return lambda key, state, action: env.step(key, state, action, env_params)
-    inner = jax.vmap(env._env.step, in_axes=(0, 0, 0, None))
+    # A custom_vmap function must not close over tracers, and env_params built inside a jitted
+    # function are tracers: its array leaves are arguments, its other leaves (Python numbers) stay
+    # closed over so that they remain static.
+    leaves, treedef = jax.tree.flatten(env_params)
+    is_array = [isinstance(x, jax.Array) for x in leaves]
+    array_leaves = [x for x, a in zip(leaves, is_array, strict=True) if a]
+
+    def inner(keys: jax.Array, state: Any, action: jax.Array, params_arrays: list) -> Any:
+        it = iter(params_arrays)
+        params = jax.tree.unflatten(treedef, [next(it) if a else x for x, a in zip(leaves, is_array, strict=True)])
+        return jax.vmap(env._env.step, in_axes=(0, 0, 0, None))(keys, state, action, params)
 
     @jax.custom_batching.custom_vmap
-    def step(keys: jax.Array, state: Any, action: jax.Array) -> Any:
-        return inner(keys, state, action, env_params)
+    def step(keys: jax.Array, state: Any, action: jax.Array, params_arrays: list) -> Any:
+        return inner(keys, state, action, params_arrays)
 
     @step.def_vmap
-    def merged(axis_size: int, in_batched: Any, keys: jax.Array, state: Any, action: jax.Array):
+    def merged(axis_size: int, in_batched: Any, keys: jax.Array, state: Any, action: jax.Array, params_arrays):
+        params_batched = in_batched[3]
         args = jax.tree.map(
             lambda x, batched: x if batched else jnp.broadcast_to(x, (axis_size, *jnp.shape(x))),
             (keys, state, action),
-            tuple(in_batched),
+            tuple(in_batched[:3]),
         )
+        if any(params_batched):  # environment parameters that differ per run: a plain vmap
+            axes = [0 if b else None for b in params_batched]
+            out = jax.vmap(inner, in_axes=(0, 0, 0, axes))(*args, params_arrays)
+            return out, jax.tree.map(lambda _: True, out)
         flat = jax.tree.map(lambda x: x.reshape((axis_size * x.shape[1], *x.shape[2:])), args)
-        out = jax.tree.map(lambda x: x.reshape((axis_size, -1, *x.shape[1:])), step(*flat))
+        out = jax.tree.map(lambda x: x.reshape((axis_size, -1, *x.shape[1:])), step(*flat, params_arrays))
         return out, jax.tree.map(lambda _: True, out)
 
-    return step
+    return lambda keys, state, action: step(keys, state, action, array_leaves)
 
 
 def bootstrap_values(params: Any, network: Any, batch: Transition) -> jax.Array:

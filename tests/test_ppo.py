@@ -219,6 +219,37 @@ def test_seed_vmapped_rollout_of_a_sparse_reset_env_equals_per_seed_rollouts():
             np.testing.assert_allclose(np.asarray(a)[i], np.asarray(b), atol=1e-5)
 
 
+@pytest.mark.parametrize("params_axis", [None, 0], ids=["shared", "per-seed"])
+def test_seed_vmapped_rollout_with_traced_env_params_equals_per_seed_rollouts(params_axis):
+    # Environment parameters that are tracers (a meta-RL evaluation builds its environment inside the
+    # jitted function), shared by every seed or one set per seed, through the merged seed batch.
+    env_kwargs = {"layout": "maze", "max_episode_steps": 4, "num_episodes": 2}  # params hold the maze array
+    config = PPOConfig(env="GoalTrials-5x5", env_kwargs=env_kwargs, hidden_sizes=(16, 16), **SMALL)
+    trainer = make_train(config)
+    keys = jnp.stack([jax.random.PRNGKey(s) for s in range(3)])
+    state = jax.vmap(trainer.init_fn, in_axes=(0, None))(keys, config.hyperparams())
+    leaves, treedef = jax.tree.flatten(trainer.env_params)
+    arrays = [x for x in leaves if isinstance(x, jax.Array)]
+    assert arrays, "the test needs array-valued environment parameters"
+
+    def rollout(key, rs, params, env_arrays):
+        it = iter(env_arrays)
+        env_params = jax.tree.unflatten(treedef, [next(it) if isinstance(x, jax.Array) else x for x in leaves])
+        return collect_rollout(
+            key, rs, params, env=trainer.env, env_params=env_params, network=trainer.network, num_steps=20
+        )
+
+    batched_arrays = arrays if params_axis is None else [jnp.stack([x] * 3) for x in arrays]
+    batched = jax.jit(jax.vmap(rollout, in_axes=(0, 0, 0, params_axis)))(
+        keys, state.rollout, state.params, batched_arrays
+    )
+    assert int((batched[1].terminated | batched[1].truncated).sum()) > 0
+    for i in range(3):
+        one = jax.jit(rollout)(keys[i], *jax.tree.map(lambda x: x[i], (state.rollout, state.params)), arrays)
+        for a, b in zip(jax.tree.leaves(batched), jax.tree.leaves(one), strict=True):
+            np.testing.assert_allclose(np.asarray(a)[i], np.asarray(b), atol=1e-5)
+
+
 def test_vmapped_hyperparameters_equal_separate_runs():
     config = PPOConfig(**SMALL)
     trainer = make_train(config, updates_per_chunk=4)
