@@ -95,10 +95,6 @@ def _read_json(path: Path) -> dict[str, Any] | None:
     return data if isinstance(data, dict) else None
 
 
-def _read_rows(path: Path) -> list[dict[str, Any]]:
-    return read_metrics(path)  # drops a last line cut by a killed run, with a warning
-
-
 def load_trials(root: str | Path) -> list[TrialRecord]:
     """Every trial under `root`, in a stable order."""
     root = Path(root)
@@ -120,7 +116,7 @@ def load_trials(root: str | Path) -> list[TrialRecord]:
         config.update(record.get("overrides") or {})
         status_file = _read_json(folder / "status.json")
         by_trial: dict[str, list[dict[str, Any]]] = {}
-        for row in _read_rows(metrics_path):
+        for row in read_metrics(metrics_path):
             key = str(row.get("trial", row.get("seed", folder_seed)))
             by_trial.setdefault(key, []).append(row)
         if not by_trial and record.get("trial"):

@@ -31,10 +31,7 @@ def warn(message: str) -> None:
 
 def write_json_atomic(path: Path, data: Any) -> None:
     """Write ``data`` as JSON to ``path`` through a temporary file and ``os.replace``."""
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2, default=str))
-    os.replace(tmp, path)
+    write_text_atomic(Path(path), json.dumps(data, indent=2, default=str))
 
 
 def write_status(folder: Path, status: str, error: str | None, **extra: Any) -> None:
@@ -96,6 +93,7 @@ def read_metrics(path: Path, repair: bool = False) -> list[dict[str, Any]]:
 
 
 def write_text_atomic(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` through a temporary file and ``os.replace``."""
     tmp = Path(path).with_name(Path(path).name + ".tmp")
     tmp.write_text(text)
     os.replace(tmp, path)
