@@ -1,18 +1,19 @@
 """PPO training throughput on CartPole-v1, classic small setting (4 envs x 128 steps, 4 epochs,
 4 minibatches, lr 2.5e-4), for 1, 16 and 64 vmapped seeds. Compile time is reported apart.
 
-With ``--reference PATH`` a single-file JAX PPO with PureJaxRL's interface (``make_train(config)``
-returning ``train(rng)``, config keys LR, NUM_ENVS, ...) is timed the same way in the same process,
-and the ratio is printed. The reference's code is not part of this repository: point at your own
-copy. On jaxlib's CPU backend, flax's orthogonal initialiser under ``vmap`` (a batched QR) can
-deadlock; give the reference ``jaxrl.networks.orthogonal`` (same values) if its vmapped runs hang.
+The reference, PureJaxRL's own ``ppo.py``, is timed the same way in the same process and the ratio
+is printed. Its copy is ``benchmarks/purejaxrl/ppo.py`` (Apache-2.0, with its attribution and the
+few marked changes gymnax 1.0 needs); it needs ``distrax`` (``pip install distrax``), which the
+project itself does not. ``--reference PATH`` times another file with PureJaxRL's interface
+(``make_train(config)`` returning ``train(rng)``, config keys LR, NUM_ENVS, ...); ``--no-reference``
+times ours alone.
 
 Both programs are compiled first; then ``--repeats`` runs of each are timed in turns (ours, reference,
 ours, ...), so that a change in the machine's load hits both alike. Wall-clock and process CPU time
 are recorded; on a shared machine CPU time is the steadier measure. The table gives medians and the
 ratio of medians, with the range of the per-turn ratios.
 
-    taskset -c 1 python benchmarks/ppo_throughput.py --seeds 1 16 64 --reference ppo.py [--repeats 3]
+    taskset -c 0 python benchmarks/ppo_throughput.py --seeds 1 16 64 [--repeats 3]
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import json
 import os
 import platform
 import statistics
+import sys
 import time
 
 import jax
@@ -75,7 +77,14 @@ def ours(total_timesteps: int, seeds: int):
     return compile_program(jax.vmap(trainer.train), seed_keys(seeds), hparams)
 
 
+DEFAULT_REFERENCE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "purejaxrl", "ppo.py")
+
+
 def reference(path: str, total_timesteps: int, seeds: int):
+    # PureJaxRL's ppo.py imports its wrappers as a top-level module from its own folder.
+    folder = os.path.dirname(os.path.abspath(path))
+    if folder not in sys.path:
+        sys.path.insert(0, folder)
     spec = importlib.util.spec_from_file_location("reference_ppo", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -102,9 +111,12 @@ def main() -> None:
     parser.add_argument("--total-timesteps", type=int, default=500_000)
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 16, 64])
     parser.add_argument("--repeats", type=int, default=3, help="timed runs of each program, in turns")
-    parser.add_argument("--reference", help="path to a PureJaxRL-style ppo.py to time side by side")
+    parser.add_argument("--reference", default=DEFAULT_REFERENCE, help="PureJaxRL-style ppo.py to time side by side")
+    parser.add_argument("--no-reference", action="store_true", help="time ours alone")
     parser.add_argument("--json", help="also write the raw timings here")
     args = parser.parse_args()
+    if args.no_reference:
+        args.reference = None
     print(f"machine: {machine()}; steps per seed: {args.total_timesteps}")
     print(
         "| seeds | ours: steps/CPU-s | ours: steps/s wall | ours: compile s | reference: steps/CPU-s | "
