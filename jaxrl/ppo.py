@@ -29,7 +29,7 @@ from envs import spaces
 from jaxrl.gae import truncation_aware_gae
 from jaxrl.losses import ppo_loss
 from jaxrl.networks import FeedForwardActorCritic, RecurrentActorCritic, default_head, describe_observation
-from jaxrl.rollout import RolloutState, bootstrap_values, collect_rollout
+from jaxrl.rollout import RolloutState, bootstrap_values, collect_rollout, summarize_episodes
 
 
 @dataclasses.dataclass(frozen=True)
@@ -336,7 +336,6 @@ def make_train(config: PPOConfig, updates_per_chunk: int = 1, advantage_fn: Adva
             network=network,
             num_steps=num_steps,
             bonus=bonus,
-            episode_sums=True,
         )
 
         # Rewards: extrinsic plus the (normalised) exploration bonus.
@@ -448,7 +447,7 @@ def make_train(config: PPOConfig, updates_per_chunk: int = 1, advantage_fn: Adva
         metrics = {
             **jax.tree.map(jnp.mean, terms),
             **bonus_metrics,
-            **batch.stats,  # finished episodes' sums (collect_rollout's episode_sums)
+            **summarize_episodes(batch.stats),
             "learning_rate": learning_rate,
         }
         new_state = RunnerState(params, opt_state, rollout, bonus_norm, key, state.update_idx + 1, hp)

@@ -64,22 +64,17 @@ def collect_rollout(
     bonus: Any = None,
     greedy: bool = False,
     info_keys: tuple[str, ...] = (),
-    episode_sums: bool = False,
 ) -> tuple[RolloutState, Transition]:
     """Step ``env`` (already vectorised and wrapped in EpisodeStatistics) for ``num_steps`` steps.
 
     ``info_keys`` names per-step ``info`` entries to keep in ``Transition.stats`` as well (evaluation
-    reads, for example, the trial wrapper's ``inner_episode``); training keeps none. With
-    ``episode_sums`` the finished episodes' statistics are summed in the scan's carry instead of kept
-    per step, and ``Transition.stats`` is ``summarize_episodes``' dict of scalars (the same numbers;
-    a rollout step then updates four small accumulators in one fused pass instead of writing four
-    arrays into the scan's output)."""
+    reads, for example, the trial wrapper's ``inner_episode``); training keeps none."""
     action_space = env.action_space(env_params)
     noise = rollout_noise(key, num_steps, env, action_space, network)
     env_step = _keyed_env_step(env, env_params)
 
     def step(carry, noise_t):
-        rs, sums = carry
+        rs: RolloutState = carry
         add_time = lambda x: x[None]
         new_carry, dist, value = network.apply(
             params, rs.carry, jax.tree.map(add_time, rs.obs), rs.episode_start[None]
@@ -104,9 +99,6 @@ def collect_rollout(
             "success": jnp.asarray(info.get("success", jnp.zeros_like(reward)), jnp.float32),
             **{name: info[name] for name in info_keys},
         }
-        if episode_sums:  # per-environment running sums; reduced over environments once, after the scan
-            sums = jax.tree.map(jnp.add, sums, _masked_episode_stats(stats))
-            stats = {}
         transition = Transition(
             obs=rs.obs,
             action=action,
@@ -121,16 +113,9 @@ def collect_rollout(
             carry_after=new_carry,
             stats=stats,
         )
-        return (RolloutState(env_state, obs, done, new_carry, bonus_state), sums), transition
+        return RolloutState(env_state, obs, done, new_carry, bonus_state), transition
 
-    sums = None
-    if episode_sums:
-        zeros = jnp.zeros(jnp.shape(state.episode_start), jnp.float32)
-        sums = {name: zeros for name in ("episodes", "episode_return_sum", "episode_length_sum", "success_sum")}
-    (state, sums), batch = jax.lax.scan(step, (state, sums), noise)
-    if episode_sums:
-        batch = batch._replace(stats=jax.tree.map(jnp.sum, sums))
-    return state, batch
+    return jax.lax.scan(step, state, noise)
 
 
 def rollout_noise(key: jax.Array, num_steps: int, env: Any, action_space: spaces.Space, network: Any) -> dict:
@@ -262,17 +247,13 @@ def done_chunk_size(num_steps: int, num_envs: int) -> int:
     return max(num_envs, -(-(num_steps - 1) * num_envs // 16))
 
 
-def _masked_episode_stats(stats: dict[str, jax.Array]) -> dict[str, jax.Array]:
-    done = stats["episode_done"].astype(jnp.float32)
-    return {
-        "episodes": done,
-        "episode_return_sum": stats["episode_return"] * done,
-        "episode_length_sum": stats["episode_length"] * done,
-        "success_sum": stats["success"] * done,
-    }
-
-
 def summarize_episodes(stats: dict[str, jax.Array]) -> dict[str, jax.Array]:
     """Sums and counts over the episodes that finished in a rollout (means are formed by the caller
     after summing over a chunk of updates, so that averages weight every episode equally)."""
-    return jax.tree.map(jnp.sum, _masked_episode_stats(stats))
+    done = stats["episode_done"].astype(jnp.float32)
+    return {
+        "episodes": done.sum(),
+        "episode_return_sum": (stats["episode_return"] * done).sum(),
+        "episode_length_sum": (stats["episode_length"] * done).sum(),
+        "success_sum": (stats["success"] * done).sum(),
+    }
