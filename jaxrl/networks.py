@@ -51,6 +51,15 @@ def _dense(features: int, scale: float = np.sqrt(2), name: str | None = None) ->
     return nn.Dense(features, kernel_init=orthogonal(scale), bias_init=nn.initializers.zeros, name=name)
 
 
+def _mlp(x: jax.Array, sizes: Sequence[int], activation: str) -> jax.Array:
+    """Dense layers ``dense_0, dense_1, ...``, each followed by the activation. Called inside a compact
+    method, so the layers belong to the calling module (``actor/dense_0``)."""
+    act = ACTIVATIONS[activation]
+    for i, size in enumerate(sizes):
+        x = act(_dense(size, name=f"dense_{i}")(x))
+    return x
+
+
 def describe_observation(
     space: spaces.Space, keys: Sequence[str] = ()
 ) -> tuple[tuple[str, tuple[int, ...], int], ...]:
@@ -109,108 +118,53 @@ class ObservationEncoder(nn.Module):
         return jnp.concatenate(features, axis=-1)
 
 
-class _DenseParams(nn.Module):
-    """The ``kernel`` and ``bias`` an ``nn.Dense`` of the same name would create (same shapes, same
-    initial values: flax draws a parameter's key from its path and name), for a layer that is applied
-    fused with others."""
+class PolicyHead(nn.Module):
+    """Maps features to the parameters of the action distribution: ``logits`` (categorical), ``mean``
+    and ``log_std`` (gaussian) or ``alpha_beta`` (beta)."""
 
-    features: int
-    scale: float = float(np.sqrt(2))
+    action_space: Any
+    head: str  # "categorical" | "gaussian" | "beta"
 
     @nn.compact
-    def __call__(self, in_features: int) -> tuple[jax.Array, jax.Array]:
-        kernel = self.param("kernel", orthogonal(self.scale), (in_features, self.features), jnp.float32)
-        bias = self.param("bias", nn.initializers.zeros, (self.features,), jnp.float32)
-        return kernel, bias
+    def __call__(self, x: jax.Array):
+        if self.head == "categorical":
+            return Categorical(_dense(self.action_space.n, 0.01, name="logits")(x))
+        dim = int(np.prod(self.action_space.shape))
+        if self.head == "gaussian":
+            mean = _dense(dim, 0.01, name="mean")(x)
+            log_std = self.param("log_std", nn.initializers.zeros, (dim,))
+            return DiagGaussian(mean, jnp.broadcast_to(log_std, mean.shape))
+        if self.head == "beta":
+            raw = _dense(2 * dim, 0.01, name="alpha_beta")(x)
+            alpha, beta = jnp.split(nn.softplus(raw) + 1.0, 2, axis=-1)
+            low = jnp.asarray(self.action_space.low, jnp.float32)
+            high = jnp.asarray(self.action_space.high, jnp.float32)
+            return Beta(alpha, beta, jnp.broadcast_to(low, alpha.shape), jnp.broadcast_to(high, alpha.shape))
+        raise ValueError(f"unknown action head {self.head!r}")
 
 
-def _head_width(action_space: Any, head: str) -> int:
-    if head == "categorical":
-        return int(action_space.n)
-    dim = int(np.prod(action_space.shape))
-    if head == "gaussian":
-        return dim
-    if head == "beta":
-        return 2 * dim
-    raise ValueError(f"unknown action head {head!r}")
+class Actor(nn.Module):
+    """The policy: an MLP (``dense_0, dense_1, ...``) and the distribution's ``head``."""
+
+    action_space: Any
+    head: str
+    hidden_sizes: Sequence[int]
+    activation: str
+
+    @nn.compact
+    def __call__(self, x: jax.Array):
+        return PolicyHead(self.action_space, self.head, name="head")(_mlp(x, self.hidden_sizes, self.activation))
 
 
-class _TowerParams(nn.Module):
-    """An MLP tower's parameters: ``dense_0, dense_1, ...`` and its output layer, ``head/<name>``
-    (the actor: ``logits``, ``mean`` (and ``log_std``) or ``alpha_beta``) or ``value`` (the critic)."""
+class Critic(nn.Module):
+    """The value function: an MLP (``dense_0, dense_1, ...``) and a linear ``value`` output."""
 
     hidden_sizes: Sequence[int]
-    output: str  # "value" or the policy head kind
-    output_features: int
+    activation: str
 
     @nn.compact
-    def __call__(self, in_features: int) -> tuple[list[tuple[jax.Array, jax.Array]], Any]:
-        layers = []
-        for i, size in enumerate(self.hidden_sizes):
-            layers.append(_DenseParams(size, name=f"dense_{i}")(in_features))
-            in_features = size
-        if self.output == "value":
-            layers.append(_DenseParams(1, 1.0, name="value")(in_features))
-            return layers, None
-        head = _HeadParams(self.output, self.output_features, name="head")
-        out, log_std = head(in_features)
-        layers.append(out)
-        return layers, log_std
-
-
-class _HeadParams(nn.Module):
-    head: str
-    features: int
-
-    @nn.compact
-    def __call__(self, in_features: int) -> tuple[tuple[jax.Array, jax.Array], jax.Array | None]:
-        name = {"categorical": "logits", "gaussian": "mean", "beta": "alpha_beta"}[self.head]
-        out = _DenseParams(self.features, 0.01, name=name)(in_features)
-        log_std = self.param("log_std", nn.initializers.zeros, (self.features,)) if self.head == "gaussian" else None
-        return out, log_std
-
-
-def _block_diagonal(a: jax.Array, b: jax.Array) -> jax.Array:
-    top = jnp.concatenate([a, jnp.zeros((a.shape[0], b.shape[1]), a.dtype)], axis=1)
-    bottom = jnp.concatenate([jnp.zeros((b.shape[0], a.shape[1]), b.dtype), b], axis=1)
-    return jnp.concatenate([top, bottom], axis=0)
-
-
-def actor_critic(x: jax.Array, action_space: Any, head: str, hidden_sizes: Sequence[int], activation: str):
-    """Separate actor and critic MLPs over the same features ``x``, with fewer, wider matmuls: the
-    first layer's two kernels side by side (one matmul reads ``x`` once), the middle layers one matmul
-    per tower, and the two output layers one block-diagonal matmul (a few zeros: the outputs are
-    narrow). On a CPU this saves a third of the small matmuls (and their dispatch) of every forward
-    and backward pass without adding arithmetic worth counting.
-
-    Called inside a compact method: the parameters belong to the caller and are those of two separate
-    towers, ``actor/dense_<i>``, ``actor/head/{logits | mean, log_std | alpha_beta}``,
-    ``critic/dense_<i>``, ``critic/value``, with the initial values separate ``nn.Dense`` layers of
-    those names have; the outputs are theirs up to float rounding (the zero blocks add exact zeros).
-    Returns ``(dist, value)``."""
-    act = ACTIVATIONS[activation]
-    n_out = _head_width(action_space, head)
-    actor, log_std = _TowerParams(tuple(hidden_sizes), head, n_out, name="actor")(x.shape[-1])
-    critic, _ = _TowerParams(tuple(hidden_sizes), "value", 1, name="critic")(x.shape[-1])
-    (ka, ba), (kc, bc) = actor[0], critic[0]
-    if len(actor) == 1:  # no hidden layers: the two outputs read the same features
-        x = x @ jnp.concatenate([ka, kc], axis=1) + jnp.concatenate([ba, bc])
-    else:
-        h = act(x @ jnp.concatenate([ka, kc], axis=1) + jnp.concatenate([ba, bc]))
-        ha, hc = h[..., : ka.shape[1]], h[..., ka.shape[1] :]
-        for (ka, ba), (kc, bc) in zip(actor[1:-1], critic[1:-1], strict=True):
-            ha, hc = act(ha @ ka + ba), act(hc @ kc + bc)
-        (ka, ba), (kc, bc) = actor[-1], critic[-1]
-        x = jnp.concatenate([ha, hc], axis=-1) @ _block_diagonal(ka, kc) + jnp.concatenate([ba, bc])
-    out, value = x[..., :n_out], x[..., n_out]
-    if head == "categorical":
-        return Categorical(out), value
-    if head == "gaussian":
-        return DiagGaussian(out, jnp.broadcast_to(log_std, out.shape)), value
-    alpha, beta = jnp.split(nn.softplus(out) + 1.0, 2, axis=-1)
-    low = jnp.asarray(action_space.low, jnp.float32)
-    high = jnp.asarray(action_space.high, jnp.float32)
-    return Beta(alpha, beta, jnp.broadcast_to(low, alpha.shape), jnp.broadcast_to(high, alpha.shape)), value
+    def __call__(self, x: jax.Array) -> jax.Array:
+        return _dense(1, 1.0, name="value")(_mlp(x, self.hidden_sizes, self.activation))[..., 0]
 
 
 class FeedForwardActorCritic(nn.Module):
@@ -227,7 +181,8 @@ class FeedForwardActorCritic(nn.Module):
     @nn.compact
     def __call__(self, carry: jax.Array, obs: Any, episode_start: jax.Array):
         x = ObservationEncoder(self.description, name="encoder")(obs)
-        dist, value = actor_critic(x, self.action_space, self.head, self.hidden_sizes, self.activation)
+        dist = Actor(self.action_space, self.head, self.hidden_sizes, self.activation, name="actor")(x)
+        value = Critic(self.hidden_sizes, self.activation, name="critic")(x)
         return carry, dist, value
 
     @staticmethod
@@ -266,7 +221,8 @@ class RecurrentActorCritic(nn.Module):
             gru_step, variable_broadcast="params", split_rngs={"params": False}, in_axes=0, out_axes=0
         )
         carry, y = scan(nn.GRUCell(self.gru_size, name="gru"), carry, (x, episode_start))
-        dist, value = actor_critic(y, self.action_space, self.head, self.hidden_sizes[1:], self.activation)
+        dist = Actor(self.action_space, self.head, self.hidden_sizes[1:], self.activation, name="actor")(y)
+        value = Critic(self.hidden_sizes[1:], self.activation, name="critic")(y)
         return carry, dist, value
 
     @staticmethod
