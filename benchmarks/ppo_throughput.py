@@ -87,7 +87,13 @@ def reference(path: str, total_timesteps: int, seeds: int):
         sys.path.insert(0, folder)
     spec = importlib.util.spec_from_file_location("reference_ppo", path)
     module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    try:
+        spec.loader.exec_module(module)
+    except ModuleNotFoundError as error:
+        raise SystemExit(
+            f"the reference {path} needs {error.name!r}, which the project does not install: "
+            f"`pip install {error.name}` (or pass --no-reference)"
+        ) from error
     train = module.make_train({**REFERENCE_CONFIG, "TOTAL_TIMESTEPS": total_timesteps})
     return compile_program(jax.vmap(train), seed_keys(seeds))
 
