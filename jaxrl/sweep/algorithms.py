@@ -17,3 +17,13 @@ def config_class(name: str) -> type:
 
         return PPOConfig
     raise ValueError(f"unknown algorithm {name!r}; known: {', '.join(KNOWN_ALGORITHMS)}")
+
+
+def make_train(config: object) -> object:
+    """The trainer of ``config`` (its algorithm's ``make_train``), for reading a trial's checkpoint."""
+    from jaxrl.ppo import PPOConfig
+    from jaxrl.ppo import make_train as make_ppo_train
+
+    if isinstance(config, PPOConfig):
+        return make_ppo_train(config)
+    raise ValueError(f"no trainer known for {type(config).__name__}; known algorithms: {', '.join(KNOWN_ALGORITHMS)}")

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from jaxrl.run_folder import METRICS_FILE, read_metrics, read_status
+from jaxrl.sweep.algorithms import make_train
 from jaxrl.sweep.plan import Group, SweepPlan, Trial, apply_overrides
 from jaxrl.sweep.source import SweepError
 
@@ -51,9 +52,7 @@ def _batched_init(group: Group, trials: list[Trial]):
     import jax
     import jax.numpy as jnp
 
-    from jaxrl.run import _programs_for
-
-    trainer, _ = _programs_for(group.config, 1)
+    trainer = make_train(group.config)
     keys = jnp.stack([jax.random.PRNGKey(t.seed) for t in trials])
     hparams = jax.tree.map(lambda *xs: jnp.stack(xs), *[group.config.hyperparams(**t.vmapped) for t in trials])
     return trainer, jax.vmap(trainer.init_fn), keys, hparams
