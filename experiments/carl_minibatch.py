@@ -11,8 +11,10 @@ both of the paper's settings), the rollout length is fixed and the number of env
 mini-batch; every size runs the same number of updates, hence the same number of gradient steps. So
 the mini-batch size (and the data it brings) is the only thing that changes between sizes.
 
-For each reward x mini-batch size, the seeds train as one vmapped program (`jaxrl.ppo.make_train`).
-Every trained policy, and the untrained policy of the same seed, then drives held-out routes acting
+The trials are the sweep's (``jaxrl sweep sweeps/carl_minibatch.yaml --size SIZE``, run or reused
+here through ``jaxrl.sweep.run_sweep``): for each reward (a labelled point) x mini-batch size, the seeds
+train as one vmapped program. This script trains nothing itself: every trained policy (from its
+group's checkpoint), and the untrained policy of the same seed, then drives held-out routes acting
 with the mean of its Beta distribution, and is scored by the driving score and route completion
 (never by its own training reward), with what ended each route (finished, collision, red light, off
 road, stuck, time limit). A size whose trained policies do not clearly beat both their untrained
@@ -21,15 +23,13 @@ too short to learn.
 
 Writes into results/carl/ (or ``--out``): minibatch_runs.csv (one row per reward x mini-batch x seed,
 with the failure modes), minibatch_summary.csv (IQM and 95 % bootstrap interval over seeds),
-minibatch_curves.csv (training return per chunk), minibatch.png and minibatch.md.
+minibatch_curves.csv (training return per metrics row), minibatch.png and minibatch.md.
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
-import functools
-import json
 import time
 from pathlib import Path
 
@@ -37,7 +37,6 @@ import jax
 import jax.numpy as jnp
 import matplotlib
 import numpy as np
-import yaml
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -46,62 +45,27 @@ import matplotlib.ticker  # noqa: E402, F401  (matplotlib.ticker.ScalarFormatter
 import envs  # noqa: E402
 from envs.driving import INFRACTIONS, run_episode  # noqa: E402
 from envs.driving.world import speed_limit_at  # noqa: E402
-from jaxrl.ppo import PPOConfig, episode_means, make_train  # noqa: E402
+from jaxrl.compile_cache import enable_compilation_cache  # noqa: E402
+from jaxrl.ppo import PPOConfig  # noqa: E402
 from jaxrl.report import git_revision, write_rows  # noqa: E402
 from jaxrl.stats import bootstrap_ci  # noqa: E402
+from jaxrl.sweep import (  # noqa: E402
+    Group,
+    SweepPlan,
+    TrialResult,
+    initial_policies,
+    load_plan,
+    read_trials,
+    run_sweep,
+    trained_policies,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 COLOURS = {"simple": "tab:blue", "shaped": "tab:red"}
 PAPER_CLAIM = ("scaling the mini-batch (with the data per update), PPO on the simple reward keeps improving, "
                "while PPO on the summed shaped reward does not")
-NUM_CHUNKS = 10  # training curves are logged this many times per run
 # What ended a route, in order of precedence when two happen on the same step.
 ENDINGS = ("finished", "collision", "red_light", "off_road", "stuck", "time_limit")
-
-
-def ppo_config(spec: dict, size: dict, reward: str, minibatch: int) -> PPOConfig:
-    """``num_minibatches`` mini-batches of ``minibatch`` per update from ``num_steps``-step rollouts of
-    as many envs as that takes, for ``num_updates`` updates (the same at every mini-batch size)."""
-    steps, minibatches = int(size["num_steps"]), int(size["num_minibatches"])
-    batch = minibatches * minibatch
-    if batch % steps:
-        raise ValueError(f"the batch per update {batch} (= {minibatches} x mini-batch {minibatch}) is not a "
-                         f"multiple of the rollout length num_steps={steps}")
-    ppo = dict(spec["ppo"])
-    ppo["hidden_sizes"] = tuple(ppo["hidden_sizes"])
-    return PPOConfig(
-        env=spec["env"], env_kwargs={**spec["env_kwargs"], "reward": reward},
-        total_timesteps=int(size["num_updates"]) * batch, num_envs=batch // steps, num_steps=steps,
-        num_minibatches=minibatches, **ppo,
-    )
-
-
-def gradient_steps(config: PPOConfig) -> int:
-    """Optimiser steps in the whole run: updates x mini-batches x epochs."""
-    return config.num_updates * config.num_minibatches * config.update_epochs
-
-
-def train_seeds(config: PPOConfig, seeds: int, seed: int) -> tuple[object, object, object, np.ndarray]:
-    """All seeds of one configuration as one vmapped program; returns the trainer, the untrained network
-    parameters and the final runner states (both with a leading seed axis) and the mean training episode
-    return per chunk, shape (seeds, chunks)."""
-    trainer = make_train(config)
-    num_updates = config.num_updates
-    chunk = max(1, num_updates // NUM_CHUNKS)
-    hparams = jax.tree.map(lambda x: jnp.broadcast_to(x, (seeds,)), config.hyperparams())
-    keys = jax.random.split(jax.random.PRNGKey(seed), seeds)
-    state = jax.jit(jax.vmap(trainer.init_fn))(keys, hparams)
-    untrained = state.params
-    compiled: dict[int, object] = {}
-    curve, done = [], 0
-    while done < num_updates:
-        length = min(chunk, num_updates - done)
-        if length not in compiled:
-            compiled[length] = jax.jit(jax.vmap(functools.partial(trainer.update_fn, num_updates=length)))
-        state, metrics = compiled[length](state)
-        curve.append(np.asarray(episode_means(metrics)["episode_return_mean"]))
-        done += length
-    return trainer, untrained, state, np.stack(curve, axis=1)
 
 
 def held_out_route_keys(eval_seed: int, num_routes: int) -> jax.Array:
@@ -329,93 +293,141 @@ def plot(summary: list[dict], rewards: list[str], path: Path, floor: float | Non
     plt.close(fig)
 
 
-def run_point(spec: dict, size: dict, config: PPOConfig, reward: str, minibatch: int, seeds: int,
-              seed: int) -> dict:
-    """Train one (reward, mini-batch) point over all seeds and score it: per-seed rows and the curves."""
+def minibatch_size(config: PPOConfig) -> int:
+    """The mini-batch of a config: its batch per update over its mini-batches."""
+    return config.batch_size // config.num_minibatches
+
+
+def gradient_steps(config: PPOConfig) -> int:
+    """Optimiser steps in the whole run: updates x mini-batches x epochs."""
+    return config.num_updates * config.num_minibatches * config.update_epochs
+
+
+PPO_FIELDS = ("update_epochs", "learning_rate", "anneal_lr", "clip_eps", "gamma", "gae_lambda", "ent_coef",
+              "vf_coef", "max_grad_norm", "normalize_advantages", "clip_value_loss", "action_head",
+              "hidden_sizes", "activation")
+
+
+def design(plan: SweepPlan) -> dict:
+    """The study's design as the sweep file sets it at the chosen size, checked: the rewards are the
+    points, every (reward, mini-batch) is one group of all seeds, every group has the same rollout
+    length, number of mini-batches and updates (hence gradient steps), and groups differ only in the
+    reward, the number of envs and the steps that make the same number of updates."""
+    configs = {}
+    for group in plan.groups:
+        (reward,) = {t.point for t in group.trials}
+        config = group.config
+        key = (reward, minibatch_size(config))
+        if key in configs:
+            raise ValueError(f"{plan.source_path}: two groups give {key}; each (reward, mini-batch) is one group")
+        if config.env_kwargs.get("reward") != reward:
+            raise ValueError(f"{plan.source_path}: point {reward} does not set env_kwargs.reward: {reward}")
+        if config.batch_size % config.num_minibatches or config.total_timesteps % config.batch_size:
+            raise ValueError(f"{plan.source_path}: {group.label} does not divide into whole mini-batches and updates")
+        configs[key] = config
+    first = next(iter(configs.values()))
+    fixed = lambda c: {k: v for k, v in vars(c).items() if k not in ("num_envs", "total_timesteps", "env_kwargs")}
+    for config in configs.values():
+        if fixed(config) != fixed(first) or config.num_updates != first.num_updates:
+            raise ValueError(f"{plan.source_path}: the groups differ in more than the reward and the mini-batch "
+                             "(with the envs and data that go with it)")
+    seeds = sorted({t.seed for t in plan.trials})
+    env_kwargs = {k: v for k, v in first.env_kwargs.items() if k != "reward"}
+    return {
+        "env": first.env, "env_kwargs": env_kwargs, "rewards": list(plan.points), "seeds": len(seeds),
+        "minibatch_sizes": sorted({m for _, m in configs}), "num_minibatches": first.num_minibatches,
+        "num_steps": first.num_steps, "num_updates": first.num_updates,
+        "ppo": {k: getattr(first, k) for k in PPO_FIELDS},
+        "eval_routes": int(plan.experiment["eval_routes"]), "eval_seed": int(plan.experiment["eval_seed"]),
+    }
+
+
+def score_group(group: Group, trials: list[TrialResult], sweep_dir: Path, study: dict) -> tuple[list[dict], np.ndarray]:
+    """One (reward, mini-batch) group of finished trials: per-seed rows (the trained and untrained
+    policies' scores on the held-out routes, from the group's checkpoint and the trials' initial
+    parameters) and the training curve (mean episode return per metrics row), shape (seeds, rows)."""
+    config = group.config
+    reward = group.trials[0].point
     t0 = time.time()
-    trainer, untrained, state, curve = train_seeds(config, seeds, seed)
-    train_time = time.time() - t0
-    env_kwargs = {**spec["env_kwargs"], "reward": reward}
-    scores = evaluate(trainer, state.params, env_kwargs, int(size["eval_routes"]), int(spec["eval_seed"]))
-    before = evaluate(trainer, untrained, env_kwargs, int(size["eval_routes"]), int(spec["eval_seed"]))
+    trainer, trained, _ = trained_policies(group, sweep_dir)
+    _, untrained = initial_policies(group)
+    env_kwargs = {**study["env_kwargs"], "reward": reward}
+    scores = evaluate(trainer, trained, env_kwargs, study["eval_routes"], study["eval_seed"])
+    before = evaluate(trainer, untrained, env_kwargs, study["eval_routes"], study["eval_seed"])
+    eval_seconds = time.time() - t0
+    curve = np.array([[np.nan if r["episode_return_mean"] is None else r["episode_return_mean"] for r in t.rows]
+                      for t in trials])
+    train_seconds = max(t.rows[-1]["wall_time"] for t in trials)  # the group's own wall time
     rows = [{
-        "reward": reward, "minibatch": minibatch, "seed": s, "num_envs": config.num_envs,
+        "reward": reward, "minibatch": minibatch_size(config), "seed": t.trial.seed, "num_envs": config.num_envs,
         "batch_per_update": config.batch_size, "updates": config.num_updates,
         "gradient_steps": gradient_steps(config), "env_steps": config.num_updates * config.batch_size,
-        "driving_score": float(scores["driving_score"][s].mean()),
-        "route_completion": float(scores["route_completion"][s].mean()),
-        "untrained_driving_score": float(before["driving_score"][s].mean()),
-        **{f"ended_{name}": float(scores[f"ended_{name}"][s].mean()) for name in ENDINGS},
-        **{f"{name}_per_route": float(scores[name][s].mean()) for name in INFRACTIONS},
-        "final_train_return": float(curve[s, -1]),
-        "train_seconds": train_time / seeds,
-        "point_seconds": (time.time() - t0) / seeds,
-    } for s in range(seeds)]
-    return {"rows": rows, "curve": curve.tolist()}
+        "driving_score": float(scores["driving_score"][i].mean()),
+        "route_completion": float(scores["route_completion"][i].mean()),
+        "untrained_driving_score": float(before["driving_score"][i].mean()),
+        **{f"ended_{name}": float(scores[f"ended_{name}"][i].mean()) for name in ENDINGS},
+        **{f"{name}_per_route": float(scores[name][i].mean()) for name in INFRACTIONS},
+        "final_train_return": float(curve[i, -1]),
+        "train_seconds": train_seconds / len(trials),
+        "point_seconds": (train_seconds + eval_seconds) / len(trials),
+    } for i, t in enumerate(trials)]
+    return rows, curve
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--size", choices=("quick", "medium", "full"), default="full",
-                        help="a size of the sweep file (quick: a smoke run; medium: the recorded run)")
+    parser.add_argument("--size", default="full",
+                        help="a size of the sweep file (quick: a smoke run; medium: the recorded run; full)")
     parser.add_argument("--quick", action="store_true", help="same as --size quick")
     parser.add_argument("--sweep", type=Path, default=ROOT / "sweeps" / "carl_minibatch.yaml")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--runs", type=Path, default=ROOT / "runs",
+                        help="where the sweep's trials are trained (finished ones are reused)")
     parser.add_argument("--out", type=Path, default=ROOT / "results" / "carl")
-    parser.add_argument("--rewards", nargs="+", help="run only these rewards' points (e.g. one per process)")
-    parser.add_argument("--minibatches", nargs="+", type=int, help="run only these mini-batch sizes' points")
     parser.add_argument("--partial", action="store_true",
-                        help="train nothing: write the summary over the finished points, naming the missing ones")
+                        help="train nothing: write the summary over the finished (reward, mini-batch) points")
     args = parser.parse_args()
-    spec = yaml.safe_load(args.sweep.read_text())
     size_name = "quick" if args.quick else args.size
-    size = spec["sizes"][size_name]
-    seeds, minibatches = int(size["seeds"]), [int(m) for m in size["minibatch_sizes"]]
-    rewards = list(spec["rewards"])
+    enable_compilation_cache()
+    plan = load_plan(args.sweep, size=size_name)
+    study = design(plan)
+    for reward in study["rewards"]:
+        check_held_out({**study["env_kwargs"], "reward": reward}, study["eval_routes"], study["eval_seed"])
+    sweep_dir = args.runs / plan.name
+    if not args.partial:
+        result = run_sweep(plan, out_root=args.runs, progress=False)
+        if result.count("done") != len(plan.trials):
+            raise SystemExit(f"some trials did not finish: {result.statuses}")
+    trials = read_trials(plan, args.runs)
     args.out.mkdir(parents=True, exist_ok=True)
 
-    rows, curves = [], {}
-    points_dir = args.out / "minibatch_points"
-    points_dir.mkdir(exist_ok=True)
-    missing = []
-    for reward in rewards:
-        for minibatch in minibatches:
-            config = ppo_config(spec, size, reward, minibatch)
-            path = points_dir / f"{size_name}_{reward}_{minibatch}.json"
-            setting = {"config": repr(config), "seeds": seeds, "seed": args.seed, "eval_routes": size["eval_routes"],
-                       "eval_seed": spec["eval_seed"]}
-            if path.exists():  # a point that already ran (in this or another process) is read back
-                point = json.loads(path.read_text())
-                if point["setting"] != setting:
-                    raise ValueError(f"{path} was made with other settings; delete it to rerun that point")
-            elif (args.partial or (args.rewards and reward not in args.rewards)
-                  or (args.minibatches and minibatch not in args.minibatches)):
-                missing.append(f"{reward} {minibatch}")
-                continue
-            else:
-                point = {"setting": setting, **run_point(spec, size, config, reward, minibatch, seeds, args.seed)}
-                path.write_text(json.dumps(point))
-            rows.extend(point["rows"])
-            curves[(reward, minibatch)] = np.asarray(point["curve"])
-            print(f"{reward:6s} minibatch {minibatch:6d} ({config.num_envs} envs, {config.num_updates} updates, "
-                  f"{gradient_steps(config)} gradient steps): driving score "
-                  f"{np.mean([r['driving_score'] for r in point['rows']]):.3f} (untrained "
-                  f"{np.mean([r['untrained_driving_score'] for r in point['rows']]):.3f}), route completion "
-                  f"{np.mean([r['route_completion'] for r in point['rows']]):.3f} "
-                  f"({sum(r['train_seconds'] for r in point['rows']):.0f} s)", flush=True)
-    if missing and args.partial:
+    rows, curves, missing = [], {}, []
+    for group in plan.groups:
+        config, reward = group.config, group.trials[0].point
+        point = f"{reward} {minibatch_size(config)}"
+        group_trials = [t for t in trials if t.trial in group.trials]
+        if not all(t.done for t in group_trials):
+            missing.append(point)
+            continue
+        group_rows, curve = score_group(group, group_trials, sweep_dir, study)
+        rows.extend(group_rows)
+        curves[(reward, minibatch_size(config))] = curve
+        print(f"{reward:6s} minibatch {minibatch_size(config):6d} ({config.num_envs} envs, {config.num_updates} "
+              f"updates, {gradient_steps(config)} gradient steps): driving score "
+              f"{np.mean([r['driving_score'] for r in group_rows]):.3f} (untrained "
+              f"{np.mean([r['untrained_driving_score'] for r in group_rows]):.3f}), route completion "
+              f"{np.mean([r['route_completion'] for r in group_rows]):.3f} "
+              f"({sum(r['train_seconds'] for r in group_rows):.0f} s)", flush=True)
+    rewards, minibatches = study["rewards"], study["minibatch_sizes"]
+    if missing:
         minibatches = [m for m in minibatches if all((r, m) in curves for r in rewards)]
         if not minibatches:
-            raise SystemExit(f"no mini-batch size has finished points for every reward in {points_dir}")
+            raise SystemExit(f"no mini-batch size has finished trials for every reward in {sweep_dir}")
         rows = [r for r in rows if r["minibatch"] in minibatches]
-    elif missing:
-        print(f"not run here: {', '.join(missing)}; the summary is written once every point has run "
-              f"(rerun without --rewards/--minibatches, which reads the finished points from {points_dir})")
-        return
+        curves = {k: v for k, v in curves.items() if k[1] in minibatches}
     wall = sum(r["point_seconds"] for r in rows)  # the points' own wall times (they may run in parallel)
 
     write_rows(args.out / "minibatch_runs.csv", rows)
-    reference = straight_ahead(spec["env_kwargs"], int(size["eval_routes"]), int(spec["eval_seed"]))
+    reference = straight_ahead(study["env_kwargs"], study["eval_routes"], study["eval_seed"])
     summary = summarise(rows, curves, rewards, minibatches, reference["driving_score"])
     write_rows(args.out / "minibatch_summary.csv", summary)
     with open(args.out / "minibatch_curves.csv", "w", newline="") as f:
@@ -426,15 +438,15 @@ def main() -> None:
                 for c in range(curve.shape[1]):
                     writer.writerow([reward, minibatch, s, c, f"{curve[s, c]:.4f}"])
     plot(summary, rewards, args.out / "minibatch.png", reference["driving_score"])
-    text = summary_markdown(spec, size, size_name, summary, rows, wall, reference, missing)
+    text = summary_markdown(study, size_name, summary, rows, wall, reference, missing)
     (args.out / "minibatch.md").write_text(text)
     print(text)
 
 
-def summary_markdown(spec: dict, size: dict, size_name: str, summary: list[dict], rows: list[dict],
+def summary_markdown(study: dict, size_name: str, summary: list[dict], rows: list[dict],
                      wall: float, reference: dict, missing: list[str] | None = None) -> str:
     """minibatch.md: the claim and our verdict, the design, the tables, the warnings."""
-    rewards = list(spec["rewards"])
+    rewards = list(study["rewards"])
     verdict, reasons = judge(summary, rewards)
     table = "\n".join(
         f"| {e['reward']} | {e['minibatch']} | {e['env_steps']:,} | {e['gradient_steps']:,} | "
@@ -454,7 +466,7 @@ def summary_markdown(spec: dict, size: dict, size_name: str, summary: list[dict]
     warnings += ("\n" if warnings and rising else "") + "\n".join(
         f"- {e['reward']} at mini-batch {e['minibatch']}: the training return was still rising when training "
         f"stopped ({e['late_rise']:.0%} of its rise came in the last 30 % of the run); not converged." for e in rising)
-    ppo = spec["ppo"]
+    ppo = study["ppo"]
     partial = (f"\n**Partial run: these points did not run and are left out: {', '.join(missing)}.** The "
                "verdict covers only the mini-batch sizes below.\n" if missing else "")
     return f"""# CaRL mini-batch study in Driving-v0 ({size_name} size{', partial' if missing else ''})
@@ -464,18 +476,18 @@ def summary_markdown(spec: dict, size: dict, size_name: str, summary: list[dict]
 | claim | {PAPER_CLAIM} | **{verdict}**: {reasons} |
 
 **Design: scaled as the paper scales, the same number of gradient steps at every size.** Each update
-takes {size['num_minibatches']} mini-batches x {ppo['update_epochs']} epochs, as in both of the paper's settings
+takes {study['num_minibatches']} mini-batches x {ppo['update_epochs']} epochs, as in both of the paper's settings
 (4,096 in mini-batches of 1,024; 65,536 in mini-batches of 16,384). The rollout length is fixed at
-{size['num_steps']} steps and the number of parallel envs grows with the mini-batch. Every size runs
-{size['num_updates']} updates, so {summary[0]['gradient_steps']:,} gradient steps. Only the mini-batch size
+{study['num_steps']} steps and the number of parallel envs grows with the mini-batch. Every size runs
+{study['num_updates']} updates, so {summary[0]['gradient_steps']:,} gradient steps. Only the mini-batch size
 changes, and with it the data per update (so a larger mini-batch sees more environment steps). The runs
 are not trained to convergence: see "learned", "late rise" and the warnings.
 
-Setting: {spec['env']} {spec['env_kwargs']}; {size['seeds']} seeds per point (one vmapped program);
-mini-batch sizes {size['minibatch_sizes']}; PPO {ppo}.
+Setting: {study['env']} {study['env_kwargs']}; {study['seeds']} seeds per point (one vmapped program);
+mini-batch sizes {study['minibatch_sizes']}; PPO {ppo}.
 
-Scoring: {size['eval_routes']} held-out routes (context seeds {spec['eval_seed']}.., checked disjoint from
-the {spec['env_kwargs'].get('num_contexts')} training levels), acting with the mean of the Beta policy;
+Scoring: {study['eval_routes']} held-out routes (context seeds {study['eval_seed']}.., checked disjoint from
+the {study['env_kwargs'].get('num_contexts')} training levels), acting with the mean of the Beta policy;
 driving score (DS) and route completion (RC), IQM over seeds with 95 % bootstrap intervals.
 "untrained DS" is the same seeds' policies before training, on the same routes. The no-learning
 reference "straight ahead" (never steer, hold the speed limit) scores DS
@@ -490,7 +502,7 @@ rise" is the share of the training return's rise that came in the last 30 % of t
 
 {warnings or "No size was flagged as too short to learn."}
 
-## Failure modes per seed (share of the {size['eval_routes']} held-out routes ended by each)
+## Failure modes per seed (share of the {study['eval_routes']} held-out routes ended by each)
 
 | reward | mini-batch | seed | driving score | route completion | {' | '.join(n.replace('_', ' ') for n in ENDINGS)} |
 |---|---|---|---|---|{'---|' * len(ENDINGS)}
@@ -499,12 +511,13 @@ rise" is the share of the training return's rise that came in the last 30 % of t
 The scripted controller's reference (driving score 1.0) is in `scripted_controller.md`.
 
 Command: `python experiments/carl_minibatch.py --size {size_name}{' --partial' if missing else ''}`
-(points may be split over processes
-with `--rewards`/`--minibatches`; finished points are kept in `minibatch_points/` and read back); wall
+(it runs the sweep `jaxrl sweep sweeps/carl_minibatch.yaml --size {size_name}`, reusing its finished
+trials, then scores every trial's checkpoint; several processes may run the sweep at once); wall
 time of the points together {wall:.0f} s (training and evaluation, compilation included) on this
 machine's shared CPU; git commit {git_revision()}. Per-run rows: `minibatch_runs.csv`; curves: `minibatch_curves.csv`;
 plot: `minibatch.png`.
 """
+
 
 
 if __name__ == "__main__":

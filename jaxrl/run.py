@@ -121,15 +121,9 @@ def config_to_dict(config: PPOConfig) -> dict[str, Any]:
 
 
 def config_from_dict(data: dict[str, Any]) -> PPOConfig:
-    fields = {f.name for f in dataclasses.fields(PPOConfig)}
-    unknown = set(data) - fields
-    if unknown:
-        raise ValueError(f"unknown PPOConfig field(s) {sorted(unknown)}")
-    data = dict(data)
-    for name in ("hidden_sizes", "obs_keys"):
-        if name in data:
-            data[name] = tuple(data[name])
-    return PPOConfig(**data)
+    from jaxrl import config_io
+
+    return config_io.config_from_dict(PPOConfig, data)
 
 
 def load_run_record(run_dir: Path) -> dict[str, Any]:

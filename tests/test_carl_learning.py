@@ -54,27 +54,27 @@ def test_ppo_simple_reward_reaches_route_completion_0_8_on_held_out_routes():
 # The mini-batch study's design and judgement (experiments/carl_minibatch.py)
 
 
-def _spec() -> dict:
-    import yaml
-
-    return yaml.safe_load((ROOT / "sweeps" / "carl_minibatch.yaml").read_text())
-
-
 def test_minibatch_sizes_differ_only_in_minibatch_and_data():
-    """As the paper scales: 4 mini-batches per epoch, fixed rollout length, envs grow with the mini-batch,
-    and every size takes the same number of gradient steps."""
-    spec = _spec()
-    for size in spec["sizes"].values():
-        configs = [carl_minibatch.ppo_config(spec, size, "simple", m) for m in size["minibatch_sizes"]]
+    """The sweep file at every size, as the paper scales: 4 mini-batches per epoch, fixed rollout length,
+    envs grow with the mini-batch, every size takes the same number of gradient steps, and the two
+    rewards are the labelled points; `design` refuses a sweep whose groups differ in anything else."""
+    from jaxrl.sweep import load_plan, parse_plan
+
+    path = ROOT / "sweeps" / "carl_minibatch.yaml"
+    expected = {"quick": [256, 1024], "medium": [256, 1024, 4096], "full": [256, 1024, 4096, 16384]}
+    for size, minibatches in expected.items():
+        plan = load_plan(path, size=size)
+        study = carl_minibatch.design(plan)
+        assert study["rewards"] == ["simple", "shaped"] and study["minibatch_sizes"] == minibatches
+        configs = [g.config for g in plan.groups]
+        assert len(configs) == 2 * len(minibatches) and all(len(g.trials) == study["seeds"] for g in plan.groups)
         assert len({carl_minibatch.gradient_steps(c) for c in configs}) == 1
-        for m, c in zip(size["minibatch_sizes"], configs, strict=True):
-            assert c.batch_size // c.num_minibatches == m and c.num_minibatches == 4
-            assert c.num_steps == size["num_steps"] and c.num_updates == size["num_updates"]
-        fixed = {k: v for k, v in vars(configs[0]).items() if k not in ("num_envs", "total_timesteps")}
-        for c in configs[1:]:
-            assert {k: v for k, v in vars(c).items() if k not in ("num_envs", "total_timesteps")} == fixed
-    with pytest.raises(ValueError, match="num_steps"):
-        carl_minibatch.ppo_config(spec, {**spec["sizes"]["quick"], "num_steps": 300}, "simple", 256)
+        for c in configs:
+            assert c.num_minibatches == 4 and c.num_steps == 256 and c.num_updates == study["num_updates"]
+            assert c.env_kwargs["reward"] in ("simple", "shaped")
+    text = path.read_text().replace("total_timesteps: [20_480, 81_920]", "total_timesteps: [20_480, 61_440]")
+    with pytest.raises(ValueError, match="differ in more than"):
+        carl_minibatch.design(parse_plan(text, str(path), size="quick"))
 
 
 def test_route_endings_sets_exactly_one_flag_per_route():
