@@ -12,8 +12,8 @@ import pytest
 from env_conformance import check_environment
 
 import envs
-from envs.bandits import make_structured_bandit, sample_means
-from envs.gridworld.goal_trials import MAZES, MOVES, START, layout_walls, make_goal_trials
+from envs.meta.bandits import make_structured_bandit, sample_means
+from envs.meta.goal_trials import MAZES, MOVES, START, layout_walls, make_goal_trials
 
 # --------------------------------------------------------------------------- conformance
 
