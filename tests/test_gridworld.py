@@ -9,7 +9,6 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from env_conformance import check_environment
 
 import envs
 from envs.core import reset_where
@@ -347,18 +346,48 @@ def test_render_rgb_ascii_and_gif(tmp_path) -> None:
         assert gif.n_frames == 4
 
 
-def test_conformance() -> None:
-    check_environment("KeyRoom-S5", expected_time_limit=200)
+def test_default_time_limit_is_minihacks() -> None:
+    # (The conformance checks of every registered task are in test_env_conformance.py.)
+    assert envs.make("KeyRoom-S5")[1].max_steps_in_episode == 200
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize(
-    "name",
-    ["MultiRoom-N2-Locked", "MultiRoom-N6-Lava", "LavaCrossingS9N1", "Corridor-R3", "MazeWalk-9x9",
-     "KeyRoom-Dark-S5"],
-)
-def test_conformance_more_tasks(name: str) -> None:
-    check_environment(name)
+def test_contexts_are_a_vmappable_batch_axis() -> None:
+    """``num_contexts`` and ``context_seed`` are array leaves of the params: one compiled program runs a
+    batch of |C| cells (params vmapped) and gives, bitwise, what separate environments give."""
+    env, _ = envs.make("MultiRoom-N2", sight=True)
+    cells = [(-1, 0), (1, 0), (3, 7), (3, 8), (5, 7)]
+    made = [envs.make("MultiRoom-N2", sight=True, num_contexts=c, context_seed=s)[1] for c, s in cells]
+    num_envs, num_steps = 4, 40
+
+    def rollout(key: jax.Array, params: GridParams):
+        obs, state = jax.vmap(env.reset, in_axes=(0, None))(jax.random.split(key, num_envs), params)
+
+        def body(carry, key_t):
+            obs, state = carry
+            key_a, key_s = jax.random.split(key_t)
+            actions = jax.random.randint(key_a, (num_envs,), 0, env.action_space(params).n)
+            obs, state, reward, terminated, truncated, info = jax.vmap(env.step, in_axes=(0, 0, 0, None))(
+                jax.random.split(key_s, num_envs), state, actions, params
+            )
+            return (obs, state), (obs["glyphs"], reward, terminated, truncated, info["context"], state.grid)
+
+        return obs["glyphs"], jax.lax.scan(body, (obs, state), jax.random.split(key, num_steps))[1]
+
+    key = jax.random.key(3)
+    separate = jax.jit(rollout)  # params are traced arguments: one compile for every cell
+    expected = [jax.device_get(separate(key, params)) for params in made]
+    batch = jax.tree.map(lambda *leaves: jnp.stack([jnp.asarray(x) for x in leaves]), *made)
+    batched = jax.device_get(jax.jit(jax.vmap(rollout, in_axes=(None, 0)))(key, batch))
+    for i, (cell, want) in enumerate(zip(cells, expected, strict=True)):
+        got = jax.tree.map(lambda x, i=i: x[i], batched)
+        for a, b in zip(jax.tree.leaves(got), jax.tree.leaves(want), strict=True):
+            np.testing.assert_array_equal(a, b, err_msg=f"cell {cell}")
+    # The cells differ: the contexts drawn lie in each cell's range, and the fixed sets differ by seed.
+    contexts = [np.asarray(want[1][4]) for want in expected]
+    assert np.all(contexts[0] == -1) and np.all(contexts[1] == 0)
+    assert set(np.unique(contexts[2])) <= {0, 1, 2} and set(np.unique(contexts[4])) <= {0, 1, 2, 3, 4}
+    first_glyphs = [want[0].tobytes() for want in expected]
+    assert first_glyphs[2] != first_glyphs[3], "context_seed 7 and 8 gave the same levels"
 
 
 def test_gallery_script_writes_png_and_text(tmp_path) -> None:
