@@ -3,7 +3,8 @@
 The tests are parametrised over ``envs.registered()``, so an environment is checked the moment it is
 registered: with its defaults, or with the arguments of ``ARGUMENTS`` where its defaults would make the
 check slow or cannot reach what is checked (a time limit, a termination). A name that is neither
-runnable with its defaults nor in the table fails `test_every_registered_name_is_covered`.
+runnable with its defaults nor in the table fails `test_every_registered_name_is_covered`. (Every
+registered name's spaces inside ``jit``: `test_env_spaces_jit.py`.)
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from env_conformance import check_environment, check_spaces_under_jit
+from env_conformance import check_environment
 
 import envs
 from envs.gridworld import TASKS
@@ -64,11 +65,6 @@ def test_conformance(name: str, arguments: dict[str, Any]) -> None:
     assert report.episodes_finished > 0, f"{name}: no episode ended within the check"
     if not arguments.get("require_truncation", True):
         assert report.terminations > 0, f"{name}: require_truncation=False but nothing terminated"
-
-
-@pytest.mark.parametrize("name", envs.registered())
-def test_spaces_work_under_jit(name: str) -> None:
-    check_spaces_under_jit(name)
 
 
 def test_every_registered_name_is_covered() -> None:
