@@ -12,7 +12,7 @@ import pytest
 
 import envs
 from envs.core import reset_where
-from envs.gridworld import TASKS, GridEnv, GridParams, GridTask, render, tables
+from envs.gridworld import TASKS, GridEnv, GridParams, GridTask, context_cells, render, tables
 from envs.gridworld.layout import covered
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -346,6 +346,13 @@ def test_render_rgb_ascii_and_gif(tmp_path) -> None:
         assert gif.n_frames == 4
 
 
+def test_context_cells_refuses_bad_cells() -> None:
+    _, params = envs.make("MultiRoom-N2")
+    for cells, argument in (([], "cells"), ([(0, 1)], "num_contexts"), ([(3, -1)], "context_seed")):
+        with pytest.raises(ValueError, match=argument):
+            context_cells(params, cells)
+
+
 def test_default_time_limit_is_minihacks() -> None:
     # (The conformance checks of every registered task are in test_env_conformance.py.)
     assert envs.make("KeyRoom-S5")[1].max_steps_in_episode == 200
@@ -353,7 +360,8 @@ def test_default_time_limit_is_minihacks() -> None:
 
 def test_contexts_are_a_vmappable_batch_axis() -> None:
     """``num_contexts`` and ``context_seed`` are array leaves of the params: one compiled program runs a
-    batch of |C| cells (params vmapped) and gives, bitwise, what separate environments give."""
+    batch of |C| cells (`context_cells`, params vmapped) and gives, bitwise, what separate environments
+    give."""
     env, _ = envs.make("MultiRoom-N2", sight=True)
     cells = [(-1, 0), (1, 0), (3, 7), (3, 8), (5, 7)]
     made = [envs.make("MultiRoom-N2", sight=True, num_contexts=c, context_seed=s)[1] for c, s in cells]
@@ -376,7 +384,7 @@ def test_contexts_are_a_vmappable_batch_axis() -> None:
     key = jax.random.key(3)
     separate = jax.jit(rollout)  # params are traced arguments: one compile for every cell
     expected = [jax.device_get(separate(key, params)) for params in made]
-    batch = jax.tree.map(lambda *leaves: jnp.stack([jnp.asarray(x) for x in leaves]), *made)
+    batch = context_cells(made[0], cells)
     batched = jax.device_get(jax.jit(jax.vmap(rollout, in_axes=(None, 0)))(key, batch))
     for i, (cell, want) in enumerate(zip(cells, expected, strict=True)):
         got = jax.tree.map(lambda x, i=i: x[i], batched)

@@ -11,7 +11,7 @@ sight and memory, off by default; `envs.gridworld.sight`); MultiRoom's also take
 
 from envs.gridworld import corridor, crossing, keyroom, mazewalk, multiroom
 from envs.gridworld.render import episode_gif, render_ascii, render_rgb, save_gif
-from envs.gridworld.rules import GridEnv, GridParams, GridState, GridTask, make_factory
+from envs.gridworld.rules import GridEnv, GridParams, GridState, GridTask, context_cells, make_factory
 from envs.registry import register
 
 TASKS = {
@@ -26,6 +26,7 @@ __all__ = [
     "GridParams",
     "GridState",
     "GridTask",
+    "context_cells",
     "episode_gif",
     "make_factory",
     "render_ascii",

@@ -42,16 +42,14 @@ the core's ``sparse_reset`` flag, so levels are generated only for the environme
 is one elementwise copy of the map (the agent drawn by comparing cell indices, not by a scatter) and a
 windowed slice for the crop. Level generators draw from a cheap integer hash (`envs.gridworld.hash_rng`)
 seeded from the reset key, not from threefry, and paint a few rooms with one elementwise pass
-(`envs.gridworld.layout.covered`). Sight costs ``ceil(log2(max(H, W)))`` + 2 gathers over the map per step:
-random-action steps/s of 32 vmapped environments (one loaded CPU core, process time) fell from about 124k to
-27k on MultiRoom-N4-Lava's 21 x 25 map and from 351k to 21k on Corridor-R5's 21 x 79 (from 120k to 23k, and
-325k to 8k, before the pointer and its flag were packed into one gather); in PPO with a GRU the network
-still costs more than that.
+(`envs.gridworld.layout.covered`). Sight costs ``ceil(log2(max(H, W))) + 1`` gathers over the map per
+step (`envs.gridworld.sight.in_sight`); what that costs against no sight, per study task, is in
+``benchmarks/RESULTS.md`` (``benchmarks/gridworld_throughput.py --sight``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -149,6 +147,9 @@ class GridState:
 
 @struct.dataclass
 class GridParams:
+    """Every field is an array leaf: ``num_contexts`` and ``context_seed`` too, so a batch of |C| cells
+    is one ``jax.vmap`` over params (`context_cells`) in one compiled program."""
+
     max_steps_in_episode: int = 100
     num_contexts: int = -1  # -1: a fresh level at every reset; N >= 1: one of N fixed level seeds
     context_seed: int = 0  # fixes the set of N level seeds
@@ -467,6 +468,24 @@ class GridEnv(Environment[GridState, GridParams]):
         if mode == "ascii":
             return render.render_ascii(np.asarray(self.glyphs(state)))
         raise ValueError(f"render mode must be 'rgb' or 'ascii', got {mode!r}")
+
+
+def context_cells(params: GridParams, cells: Sequence[tuple[int, int]]) -> GridParams:
+    """``params`` for a batch of ``(num_contexts, context_seed)`` cells: every leaf gets a leading axis of
+    ``len(cells)`` (vmap the environment over params with ``in_axes=0``); each cell is checked as the
+    factories check it."""
+    if not cells:
+        raise ValueError("cells must hold at least one (num_contexts, context_seed) pair")
+    for num_contexts, context_seed in cells:
+        if not isinstance(num_contexts, int | np.integer) or (num_contexts != -1 and num_contexts < 1):
+            raise ValueError(f"num_contexts must be -1 or >= 1, got {num_contexts!r} in cells")
+        if not isinstance(context_seed, int | np.integer) or context_seed < 0:
+            raise ValueError(f"context_seed must be a non-negative integer, got {context_seed!r} in cells")
+    batch = jax.tree.map(lambda leaf: jnp.repeat(jnp.asarray(leaf)[None], len(cells), axis=0), params)
+    return batch.replace(
+        num_contexts=jnp.asarray([c for c, _ in cells], jnp.int32),
+        context_seed=jnp.asarray([s for _, s in cells], jnp.int32),
+    )
 
 
 def validate_kwargs(
