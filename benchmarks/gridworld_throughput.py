@@ -27,6 +27,8 @@ MiniHack's vector env the CPU time of the worker processes is included, see `min
     python benchmarks/gridworld_throughput.py --full    # 4096 envs x 256 steps, MiniHack 4000 steps
     python benchmarks/gridworld_throughput.py --profile # also: where our step's time goes
     python benchmarks/gridworld_throughput.py --full --one-core  # every contender on one CPU core
+    taskset -c 0 python benchmarks/gridworld_throughput.py --sight --sight-against 19d1fb3 --num-envs 32
+        # the study's tasks with and without sight=True, and sight as it was at a revision (same run)
 
 ``--one-core`` pins the process (and MiniHack's worker processes) to one core before JAX starts, so
 XLA runs one thread: "per core" then means literally one core for every contender, as for the
@@ -62,9 +64,13 @@ MINIHACK_ID = "MiniHack-MultiRoom-N4-v0"
 MINIHACK_WORKERS = 2
 
 
-def ours_rollout(name: str, num_envs: int, num_steps: int) -> Callable[[jax.Array], Any]:
-    """A jitted rollout of ``num_envs x num_steps`` random-action steps of our task ``name``."""
-    env, params = envs.make(name)
+def ours_rollout(
+    name: str, num_envs: int, num_steps: int, env: Any = None, **make_kwargs: Any
+) -> Callable[[jax.Array], Any]:
+    """A jitted rollout of ``num_envs x num_steps`` random-action steps of our task ``name`` (built with
+    ``make_kwargs``; ``env`` replaces the environment, keeping the params)."""
+    made, params = envs.make(name, **make_kwargs)
+    env = made if env is None else env
     num_actions = env.action_space(params).n
     batched_reset = jax.vmap(env.reset, in_axes=(0, None))
     batched_step = jax.vmap(env.step, in_axes=(0, 0, 0, None))
@@ -110,6 +116,53 @@ def navix_rollout(num_envs: int, num_steps: int) -> Callable[[jax.Array], Any]:
     initial = jax.block_until_ready(jax.jit(jax.vmap(env.reset))(jax.random.split(jax.random.PRNGKey(0), num_envs)))
     compiled = jax.jit(rollout)
     return lambda key: compiled(key, initial)
+
+
+# The exploration study's tasks (issue 20), timed with and without NetHack-like sight (``--sight``).
+SIGHT_TASKS = {
+    "MultiRoom-N4-Lava 25x25": ("MultiRoom-N4-Lava", {"area": "25x25"}),
+    "MultiRoom-N6-Lava 25x25": ("MultiRoom-N6-Lava", {"area": "25x25"}),
+    "Corridor-R5": ("Corridor-R5", {}),
+    "KeyRoom-S10": ("KeyRoom-S10", {}),
+}
+
+
+def engine_at(revision: str) -> Any:
+    """The gridworld rules module (``GridEnv``) as it was at git ``revision`` (``envs/gridworld/engine.py``
+    before the engine was split, ``rules.py`` after), imported under a private name."""
+    import importlib.util
+    import subprocess
+    import tempfile
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    for path in ("envs/gridworld/engine.py", "envs/gridworld/rules.py"):
+        shown = subprocess.run(["git", "show", f"{revision}:{path}"], cwd=root, capture_output=True, text=True)
+        if shown.returncode == 0:
+            break
+    else:
+        raise SystemExit(f"--sight-against {revision}: no gridworld engine at that revision")
+    with tempfile.NamedTemporaryFile("w", suffix=".py", delete=False) as source:
+        source.write(shown.stdout)
+    spec = importlib.util.spec_from_file_location(f"gridworld_engine_{revision}", source.name)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
+
+
+def sight_rollouts(num_envs: int, num_steps: int, against: str | None) -> dict[str, Callable[[jax.Array], Any]]:
+    """Per study task: sight off, sight on, and (``against``) sight on with the engine of that revision."""
+    old = engine_at(against) if against else None
+    rollouts = {}
+    for label, (name, kwargs) in SIGHT_TASKS.items():
+        rollouts[f"{label} no sight"] = ours_rollout(name, num_envs, num_steps, **kwargs)
+        rollouts[f"{label} sight"] = ours_rollout(name, num_envs, num_steps, sight=True, **kwargs)
+        if old is not None:
+            task = envs.make(name, sight=True, **kwargs)[0].task
+            rollouts[f"{label} sight@{against}"] = ours_rollout(
+                name, num_envs, num_steps, env=old.GridEnv(task, sight=True), sight=True, **kwargs
+            )
+    return rollouts
 
 
 def timed(fn: Callable[[], Any]) -> tuple[float, float]:
@@ -250,6 +303,13 @@ def main() -> None:
     parser.add_argument("--profile", action="store_true", help="also time the parts of our step")
     parser.add_argument("--json", type=str, default=None, help="also write the results to this file")
     parser.add_argument(
+        "--sight", action="store_true", help="instead: the study's tasks with and without sight=True (ours only)"
+    )
+    parser.add_argument(
+        "--sight-against", type=str, default=None, metavar="REV",
+        help="with --sight, also time sight=True with the gridworld engine of git revision REV (same run)",
+    )
+    parser.add_argument(
         "--one-core", action="store_true", help="pin every contender to one CPU core (the first this process may use)"
     )
     args = parser.parse_args()
@@ -265,9 +325,11 @@ def main() -> None:
 
     info = machine()
     print(json.dumps(info), flush=True)
-    rollouts: dict[str, Callable[[jax.Array], Any]] = {
-        f"ours {name}": ours_rollout(name, args.num_envs, args.num_steps) for name in OURS
-    }
+    if args.sight:
+        args.skip_navix = args.skip_minihack = True
+        rollouts = sight_rollouts(args.num_envs, args.num_steps, args.sight_against)
+    else:
+        rollouts = {f"ours {name}": ours_rollout(name, args.num_envs, args.num_steps) for name in OURS}
     if not args.skip_navix:
         rollouts[f"NAVIX {NAVIX_ID}"] = navix_rollout(args.num_envs, args.num_steps)
     compile_seconds = {}
@@ -312,7 +374,18 @@ def main() -> None:
     navix = results.get(f"NAVIX {NAVIX_ID}")
     minihack = {k: v for k, v in results.items() if k.startswith("MiniHack")}
     print()
-    for name in OURS:
+    if args.sight:
+        for label in SIGHT_TASKS:
+            rate = {k[len(label) + 1 :]: r["steps_per_cpu_second"] for k, r in results.items() if k.startswith(label)}
+            text = f"{label}: sight / no sight {rate['sight'] / rate['no sight']:.3f}x"
+            if args.sight_against:
+                old = rate[f"sight@{args.sight_against}"]
+                text += (
+                    f"; at {args.sight_against}: {old / rate['no sight']:.3f}x; "
+                    f"sight now / sight at {args.sight_against}: {rate['sight'] / old:.2f}x (per CPU-second)"
+                )
+            print(text)
+    for name in OURS if not args.sight else ():
         ours = results[f"ours {name}"]
         if navix is not None:
             print(
@@ -326,7 +399,7 @@ def main() -> None:
             )
 
     profile = {}
-    if args.profile:
+    if args.profile and not args.sight:
         for name in OURS:
             profile[name] = profile_step(name, args.num_envs, min(args.num_steps, 32), args.repeats)
             full_step = 1e6 / results[f"ours {name}"]["steps_per_cpu_second"]

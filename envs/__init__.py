@@ -18,7 +18,7 @@ from envs import memory  # noqa: E402,F401  isort: skip
 from envs import driving  # noqa: E402,F401  isort: skip
 from envs import minihack_adapter  # noqa: E402,F401  isort: skip
 from envs import barfi  # noqa: E402,F401  isort: skip
-from envs import meta_trials  # noqa: E402,F401  isort: skip
+from envs import meta  # noqa: E402,F401  isort: skip
 from envs import gridworld  # noqa: E402,F401  isort: skip
 
 __all__ = [

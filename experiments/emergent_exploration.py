@@ -47,8 +47,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 import jaxrl.meta.judge as judge_module  # noqa: E402
-from envs.bandits import make_structured_bandit  # noqa: E402
-from envs.gridworld.goal_trials import make_goal_trials  # noqa: E402
+from envs.meta.bandits import make_structured_bandit  # noqa: E402
+from envs.meta.goal_trials import make_goal_trials  # noqa: E402
 from jaxrl.meta.baselines import (  # noqa: E402
     BASELINES,
     GOAL_BASELINES,

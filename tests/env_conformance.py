@@ -1,11 +1,13 @@
 """One shared set of conformance checks for every environment.
 
-Each environment's test file calls `check_environment` (or the pieces it is built from)::
+`tests/test_env_conformance.py` runs `check_environment` on every registered name (with a table of
+arguments where a name needs them); a test file can also call it on an environment that is not
+registered (a wrapper, an adapter, other arguments)::
 
     from env_conformance import check_environment
 
     def test_conformance():
-        check_environment("CartPole-v1", expected_time_limit=500)
+        check_environment("gymnax:CartPole-v1", expected_time_limit=500)
 
 What is checked, from one jitted ``lax.scan`` of ``vmap``-ed steps with random actions (one compile,
 run twice with the same key and once with another):

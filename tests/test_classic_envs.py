@@ -12,11 +12,9 @@ from envs.classic import MountainCar
 
 
 @pytest.mark.parametrize(("name", "time_limit"), [("CartPole-v1", 500), ("MountainCar-v0", 200), ("Pendulum-v1", 200)])
-def test_conformance(name: str, time_limit: int) -> None:
-    report = check_environment(name, expected_time_limit=time_limit)
-    assert report.truncations > 0
-    if name == "CartPole-v1":  # random actions drop the pole within the shortened limit too
-        assert report.terminations > 0
+def test_default_time_limits(name: str, time_limit: int) -> None:
+    # (The conformance checks of every registered environment are in test_env_conformance.py.)
+    assert envs.make(name)[1].max_steps_in_episode == time_limit
 
 
 def test_gymnax_adapter_conformance() -> None:

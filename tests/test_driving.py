@@ -8,7 +8,6 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from env_conformance import check_environment
 
 import envs
 from envs.driving import INFRACTIONS, run_episode, scripted_action
@@ -396,13 +395,11 @@ def test_controller_drives_generated_routes_cleanly(controller_runs):
 # API, jit and vmap
 
 
-def test_conformance():
-    """The shared checks (spaces, auto-reset, truncation, determinism, jit = vmap) on the dict (BEV)
-    observation with the shaped reward; the vector observation is checked against its space below."""
+def test_default_time_limit():
+    # The shared checks run in test_env_conformance.py on the dict (BEV) observation with the shaped
+    # reward; the vector observation is checked against its space below.
     _, params = envs.make("Driving-v0")
     assert params.max_steps_in_episode == 500
-    check_environment("Driving-v0", make_kwargs={"observation": "bev", "reward": "shaped", "bev_size": 16},
-                      num_envs=2, time_limit=4)
 
 
 def test_jit_and_vmap_over_thousands_of_worlds():

@@ -9,19 +9,19 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from env_conformance import check_environment
 
 import envs
 from envs.core import reset_where
-from envs.gridworld import TASKS, GridEnv, GridParams, GridTask, engine, render
+from envs.gridworld import TASKS, GridEnv, GridParams, GridTask, context_cells, render, tables
+from envs.gridworld.layout import covered
 
 ROOT = Path(__file__).resolve().parents[1]
 
 # --- a hand-made map and an environment whose action i is command i ---------------------------------
 CHARS = {
-    "#": engine.WALL, ".": engine.FLOOR, "+": engine.DOOR_CLOSED, "L": engine.DOOR_LOCKED,
-    "|": engine.DOOR_OPEN, "}": engine.LAVA, ">": engine.GOAL, "(": engine.KEY, " ": engine.ROCK,
-    "d": engine.DOORWAY, "@": engine.FLOOR,
+    "#": tables.WALL, ".": tables.FLOOR, "+": tables.DOOR_CLOSED, "L": tables.DOOR_LOCKED,
+    "|": tables.DOOR_OPEN, "}": tables.LAVA, ">": tables.GOAL, "(": tables.KEY, " ": tables.ROCK,
+    "d": tables.DOORWAY, "@": tables.FLOOR,
 }
 MAP = (
     "#######",
@@ -76,100 +76,100 @@ def tile(state, x: int, y: int) -> int:
 
 
 def test_walls_block_and_frozen_penalty() -> None:
-    obs, state, reward, terminated, _ = act(at(1, 1), engine.N)
-    assert state.position.tolist() == [1, 1] and int(obs["message"]) == engine.MSG_WALL
+    obs, state, reward, terminated, _ = act(at(1, 1), tables.N)
+    assert state.position.tolist() == [1, 1] and int(obs["message"]) == tables.MSG_WALL
     assert float(reward) == 0.0 and not bool(terminated)
     params = ENV.default_params.replace(frozen_step_penalty=-0.01)
-    _, _, reward, _, _ = act(at(1, 1), engine.W, params=params)
+    _, _, reward, _, _ = act(at(1, 1), tables.W, params=params)
     assert float(reward) == pytest.approx(-0.01)
-    obs, state, reward, _, _ = act(at(1, 1), engine.E)  # a free move takes game time: no penalty
-    assert state.position.tolist() == [2, 1] and int(obs["message"]) == engine.MSG_NONE
+    obs, state, reward, _, _ = act(at(1, 1), tables.E)  # a free move takes game time: no penalty
+    assert state.position.tolist() == [2, 1] and int(obs["message"]) == tables.MSG_NONE
 
 
 def test_goal_gives_reward_one_and_success() -> None:
-    obs, state, reward, terminated, info = act(at(4, 4), engine.NE)
+    obs, state, reward, terminated, info = act(at(4, 4), tables.NE)
     assert state.position.tolist() == [5, 3]
     assert float(reward) == 1.0 and bool(terminated) and bool(info["success"])
-    assert int(obs["message"]) == engine.MSG_GOAL
+    assert int(obs["message"]) == tables.MSG_GOAL
 
 
 def test_lava_ends_episode_as_failure() -> None:
-    obs, state, reward, terminated, info = act(at(4, 4), engine.N)
+    obs, state, reward, terminated, info = act(at(4, 4), tables.N)
     assert bool(terminated) and not bool(info["success"]) and float(reward) == 0.0
-    assert int(obs["message"]) == engine.MSG_LAVA
+    assert int(obs["message"]) == tables.MSG_LAVA
     params = ENV.default_params.replace(death_penalty=1.0)
-    _, _, reward, _, _ = act(at(4, 4), engine.N, params=params)
+    _, _, reward, _, _ = act(at(4, 4), tables.N, params=params)
     assert float(reward) == -1.0
 
 
 def test_closed_door_opens_and_diagonals_through_doors_are_blocked() -> None:
-    obs, state, _, _, _ = act(at(2, 1), engine.E)
-    assert tile(state, 3, 1) == engine.DOOR_OPEN and state.position.tolist() == [2, 1]
-    assert int(obs["message"]) == engine.MSG_DOOR_OPENS
-    _, state, _, _, _ = act(state, engine.E)
+    obs, state, _, _, _ = act(at(2, 1), tables.E)
+    assert tile(state, 3, 1) == tables.DOOR_OPEN and state.position.tolist() == [2, 1]
+    assert int(obs["message"]) == tables.MSG_DOOR_OPENS
+    _, state, _, _, _ = act(state, tables.E)
     assert state.position.tolist() == [3, 1]
     # The open door at (3, 4): no diagonal step in or out; orthogonal steps pass.
-    obs, state, _, _, _ = act(at(2, 3, grid=GRID.copy()), engine.SE)
-    assert state.position.tolist() == [2, 3] and int(obs["message"]) == engine.MSG_DIAGONAL_IN
-    obs, state, _, _, _ = act(at(3, 4), engine.NE)
-    assert state.position.tolist() == [3, 4] and int(obs["message"]) == engine.MSG_DIAGONAL_OUT
-    _, state, _, _, _ = act(at(2, 4), engine.E)
+    obs, state, _, _, _ = act(at(2, 3, grid=GRID.copy()), tables.SE)
+    assert state.position.tolist() == [2, 3] and int(obs["message"]) == tables.MSG_DIAGONAL_IN
+    obs, state, _, _, _ = act(at(3, 4), tables.NE)
+    assert state.position.tolist() == [3, 4] and int(obs["message"]) == tables.MSG_DIAGONAL_OUT
+    _, state, _, _, _ = act(at(2, 4), tables.E)
     assert state.position.tolist() == [3, 4]
     # A door opened diagonally (NetHack's autoopen works diagonally) and a door that sticks.
     grid = GRID.copy()
-    grid[2, 3] = engine.DOOR_CLOSED
-    _, state, _, _, _ = act(at(2, 3, grid=grid), engine.NE)
-    assert tile(state, 3, 2) == engine.DOOR_OPEN
+    grid[2, 3] = tables.DOOR_CLOSED
+    _, state, _, _, _ = act(at(2, 3, grid=grid), tables.NE)
+    assert tile(state, 3, 2) == tables.DOOR_OPEN
     stuck = ENV.default_params.replace(open_success_prob=0.0)
-    obs, state, _, _, _ = act(at(2, 1), engine.E, params=stuck)
-    assert tile(state, 3, 1) == engine.DOOR_CLOSED and int(obs["message"]) == engine.MSG_DOOR_STUCK
+    obs, state, _, _, _ = act(at(2, 1), tables.E, params=stuck)
+    assert tile(state, 3, 1) == tables.DOOR_CLOSED and int(obs["message"]) == tables.MSG_DOOR_STUCK
 
 
 def test_locked_door_needs_a_kick_or_the_key() -> None:
-    obs, state, _, _, _ = act(at(1, 3), engine.E)
-    assert tile(state, 2, 3) == engine.DOOR_LOCKED and int(obs["message"]) == engine.MSG_DOOR_LOCKED
-    obs, state, _, _, _ = act(at(1, 3), engine.OPEN, engine.E)
-    assert tile(state, 2, 3) == engine.DOOR_LOCKED and int(obs["message"]) == engine.MSG_DOOR_LOCKED
+    obs, state, _, _, _ = act(at(1, 3), tables.E)
+    assert tile(state, 2, 3) == tables.DOOR_LOCKED and int(obs["message"]) == tables.MSG_DOOR_LOCKED
+    obs, state, _, _, _ = act(at(1, 3), tables.OPEN, tables.E)
+    assert tile(state, 2, 3) == tables.DOOR_LOCKED and int(obs["message"]) == tables.MSG_DOOR_LOCKED
     # KICK asks for a direction; the next move is the direction, and a kick breaks the door open.
-    obs, state, _, _, _ = act(at(1, 3), engine.KICK)
-    assert int(obs["message"]) == engine.MSG_ASK_DIRECTION and tile(state, 2, 3) == engine.DOOR_LOCKED
-    obs, state, _, _, _ = act(state, engine.E)
-    assert tile(state, 2, 3) == engine.DOORWAY and int(obs["message"]) == engine.MSG_KICK_OPEN
+    obs, state, _, _, _ = act(at(1, 3), tables.KICK)
+    assert int(obs["message"]) == tables.MSG_ASK_DIRECTION and tile(state, 2, 3) == tables.DOOR_LOCKED
+    obs, state, _, _, _ = act(state, tables.E)
+    assert tile(state, 2, 3) == tables.DOORWAY and int(obs["message"]) == tables.MSG_KICK_OPEN
     assert state.position.tolist() == [1, 3]
-    _, state, _, _, _ = act(state, engine.E)
+    _, state, _, _, _ = act(state, tables.E)
     assert state.position.tolist() == [2, 3]
     failing = ENV.default_params.replace(kick_success_prob=0.0)
-    obs, state, _, _, _ = act(at(1, 3), engine.KICK, engine.E, params=failing)
-    assert tile(state, 2, 3) == engine.DOOR_LOCKED and int(obs["message"]) == engine.MSG_WHAMM
-    obs, _, _, _, _ = act(at(1, 3), engine.KICK, engine.W)
-    assert int(obs["message"]) == engine.MSG_OUCH
-    obs, state, _, _, _ = act(at(1, 3), engine.KICK, engine.PICKUP)
-    assert int(obs["message"]) == engine.MSG_NEVER_MIND and int(state.pending) == -1
+    obs, state, _, _, _ = act(at(1, 3), tables.KICK, tables.E, params=failing)
+    assert tile(state, 2, 3) == tables.DOOR_LOCKED and int(obs["message"]) == tables.MSG_WHAMM
+    obs, _, _, _, _ = act(at(1, 3), tables.KICK, tables.W)
+    assert int(obs["message"]) == tables.MSG_OUCH
+    obs, state, _, _, _ = act(at(1, 3), tables.KICK, tables.PICKUP)
+    assert int(obs["message"]) == tables.MSG_NEVER_MIND and int(state.pending) == -1
     # The key: APPLY without it does nothing; with it the adjacent locked door opens.
-    obs, state, _, _, _ = act(at(1, 3), engine.APPLY)
-    assert tile(state, 2, 3) == engine.DOOR_LOCKED and int(obs["message"]) == engine.MSG_NOTHING_TO_APPLY
+    obs, state, _, _, _ = act(at(1, 3), tables.APPLY)
+    assert tile(state, 2, 3) == tables.DOOR_LOCKED and int(obs["message"]) == tables.MSG_NOTHING_TO_APPLY
     # MiniHack reports "Never mind." on the unlocking step (its wrapper unlocks and opens the door, then
     # NLE declines NetHack's prompt for the agent's APPLY); the step takes game time (no frozen penalty).
     penalised = ENV.default_params.replace(frozen_step_penalty=-0.01)
-    obs, state, reward, _, _ = act(at(1, 3, has_key=True), engine.APPLY, params=penalised)
-    assert tile(state, 2, 3) == engine.DOOR_OPEN and int(obs["message"]) == engine.MSG_NEVER_MIND
-    assert engine.MESSAGES[int(obs["message"])] == "Never mind." and float(reward) == 0.0
+    obs, state, reward, _, _ = act(at(1, 3, has_key=True), tables.APPLY, params=penalised)
+    assert tile(state, 2, 3) == tables.DOOR_OPEN and int(obs["message"]) == tables.MSG_NEVER_MIND
+    assert tables.MESSAGES[int(obs["message"])] == "Never mind." and float(reward) == 0.0
     # With the key and no door next to the agent: the same declined prompt, a frozen step.
-    obs, state, reward, _, _ = act(at(1, 1, has_key=True), engine.APPLY, params=penalised)
-    assert int(obs["message"]) == engine.MSG_NEVER_MIND and float(reward) == pytest.approx(-0.01)
+    obs, state, reward, _, _ = act(at(1, 1, has_key=True), tables.APPLY, params=penalised)
+    assert int(obs["message"]) == tables.MSG_NEVER_MIND and float(reward) == pytest.approx(-0.01)
 
 
 def test_key_pickup_and_inventory() -> None:
-    obs, state, _, _, _ = act(at(1, 3), engine.S)
-    assert state.position.tolist() == [1, 4] and int(obs["message"]) == engine.MSG_SEE_KEY
+    obs, state, _, _, _ = act(at(1, 3), tables.S)
+    assert state.position.tolist() == [1, 4] and int(obs["message"]) == tables.MSG_SEE_KEY
     assert obs["inventory"].tolist() == [0]
-    obs, state, _, _, _ = act(state, engine.PICKUP)
+    obs, state, _, _, _ = act(state, tables.PICKUP)
     assert bool(state.has_key) and obs["inventory"].tolist() == [1]
-    assert int(obs["message"]) == engine.MSG_PICKUP_KEY and tile(state, 1, 4) == engine.FLOOR
-    obs, _, _, _, _ = act(state, engine.PICKUP)
-    assert int(obs["message"]) == engine.MSG_NOTHING_TO_PICKUP
+    assert int(obs["message"]) == tables.MSG_PICKUP_KEY and tile(state, 1, 4) == tables.FLOOR
+    obs, _, _, _, _ = act(state, tables.PICKUP)
+    assert int(obs["message"]) == tables.MSG_NOTHING_TO_PICKUP
     # Walk to the locked door with the key and open it by applying the key.
-    obs, state, _, _, _ = act(state, engine.N, engine.APPLY, engine.E, engine.E)
+    obs, state, _, _, _ = act(state, tables.N, tables.APPLY, tables.E, tables.E)
     assert state.position.tolist() == [3, 3]
 
 
@@ -177,10 +177,10 @@ def test_observation_glyphs_and_crop() -> None:
     obs = ENV.get_obs(at(1, 3))
     glyphs = np.asarray(obs["glyphs"])
     expected = GRID.copy()
-    expected[expected == engine.DOOR_LOCKED] = engine.DOOR_CLOSED  # locked doors look closed
-    expected[3, 1] = engine.AGENT
+    expected[expected == tables.DOOR_LOCKED] = tables.DOOR_CLOSED  # locked doors look closed
+    expected[3, 1] = tables.AGENT
     np.testing.assert_array_equal(glyphs, expected)
-    padded = np.pad(expected, 4, constant_values=engine.ROCK)
+    padded = np.pad(expected, 4, constant_values=tables.ROCK)
     np.testing.assert_array_equal(np.asarray(obs["glyphs_crop"]), padded[3 : 3 + 9, 1 : 1 + 9])
     assert obs["position"].tolist() == [1, 3] and obs["position"].dtype == jnp.int32
     assert ENV.observation_space(ENV.default_params).contains(obs)
@@ -193,8 +193,8 @@ def test_dark_task_shows_only_what_was_seen() -> None:
     x, y = state.position.tolist()
     seen = np.zeros_like(grid, bool)
     seen[max(y - 1, 0) : y + 2, max(x - 1, 0) : x + 2] = True
-    expected = np.where(seen, grid, engine.ROCK)
-    expected[y, x] = engine.AGENT
+    expected = np.where(seen, grid, tables.ROCK)
+    expected[y, x] = tables.AGENT
     np.testing.assert_array_equal(glyphs, expected)
 
 
@@ -302,7 +302,7 @@ def test_batched_reset_generates_exactly_the_done_rows() -> None:
 def coverage(
     height: int, width: int, x0: jax.Array, y0: jax.Array, x1: jax.Array, y1: jax.Array
 ) -> jax.Array:
-    """Reference for ``engine.covered``: ``int32[H, W]``, how many of the rectangles
+    """Reference for ``layout.covered``: ``int32[H, W]``, how many of the rectangles
     ``[x0, x1) x [y0, y1)`` cover each cell, by a 2-D difference array."""
     empty = (x1 <= x0) | (y1 <= y0)
     x0, x1 = jnp.where(empty, 0, x0), jnp.where(empty, 0, x1)
@@ -323,7 +323,7 @@ def test_covered_equals_coverage() -> None:
     x1, y1 = x0 + rng.integers(-1, 8, 8), y0 + rng.integers(-1, 8, 8)
     args = tuple(jnp.asarray(a, jnp.int32) for a in (x0, y0, x1, y1))
     np.testing.assert_array_equal(
-        np.asarray(engine.covered(10, 12, *args)), np.asarray(coverage(10, 12, *args)) > 0
+        np.asarray(covered(10, 12, *args)), np.asarray(coverage(10, 12, *args)) > 0
     )
 
 
@@ -338,7 +338,7 @@ def test_render_rgb_ascii_and_gif(tmp_path) -> None:
     assert len(lines) == 7 and lines[y][x] == "@" and text.count("(") == 1 and text.count(">") == 1
     with pytest.raises(ValueError, match="mode"):
         env.render(state, params, mode="svg")
-    moves = [engine.N, engine.E, engine.S]
+    moves = [tables.N, tables.E, tables.S]
     path = render.episode_gif(env, params, jax.random.key(1), moves, tmp_path / "e.gif")
     from PIL import Image
 
@@ -346,18 +346,56 @@ def test_render_rgb_ascii_and_gif(tmp_path) -> None:
         assert gif.n_frames == 4
 
 
-def test_conformance() -> None:
-    check_environment("KeyRoom-S5", expected_time_limit=200)
+def test_context_cells_refuses_bad_cells() -> None:
+    _, params = envs.make("MultiRoom-N2")
+    for cells, argument in (([], "cells"), ([(0, 1)], "num_contexts"), ([(3, -1)], "context_seed")):
+        with pytest.raises(ValueError, match=argument):
+            context_cells(params, cells)
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize(
-    "name",
-    ["MultiRoom-N2-Locked", "MultiRoom-N6-Lava", "LavaCrossingS9N1", "Corridor-R3", "MazeWalk-9x9",
-     "KeyRoom-Dark-S5"],
-)
-def test_conformance_more_tasks(name: str) -> None:
-    check_environment(name)
+def test_default_time_limit_is_minihacks() -> None:
+    # (The conformance checks of every registered task are in test_env_conformance.py.)
+    assert envs.make("KeyRoom-S5")[1].max_steps_in_episode == 200
+
+
+def test_contexts_are_a_vmappable_batch_axis() -> None:
+    """``num_contexts`` and ``context_seed`` are array leaves of the params: one compiled program runs a
+    batch of |C| cells (`context_cells`, params vmapped) and gives, bitwise, what separate environments
+    give."""
+    env, _ = envs.make("MultiRoom-N2", sight=True)
+    cells = [(-1, 0), (1, 0), (3, 7), (3, 8), (5, 7)]
+    made = [envs.make("MultiRoom-N2", sight=True, num_contexts=c, context_seed=s)[1] for c, s in cells]
+    num_envs, num_steps = 4, 40
+
+    def rollout(key: jax.Array, params: GridParams):
+        obs, state = jax.vmap(env.reset, in_axes=(0, None))(jax.random.split(key, num_envs), params)
+
+        def body(carry, key_t):
+            obs, state = carry
+            key_a, key_s = jax.random.split(key_t)
+            actions = jax.random.randint(key_a, (num_envs,), 0, env.action_space(params).n)
+            obs, state, reward, terminated, truncated, info = jax.vmap(env.step, in_axes=(0, 0, 0, None))(
+                jax.random.split(key_s, num_envs), state, actions, params
+            )
+            return (obs, state), (obs["glyphs"], reward, terminated, truncated, info["context"], state.grid)
+
+        return obs["glyphs"], jax.lax.scan(body, (obs, state), jax.random.split(key, num_steps))[1]
+
+    key = jax.random.key(3)
+    separate = jax.jit(rollout)  # params are traced arguments: one compile for every cell
+    expected = [jax.device_get(separate(key, params)) for params in made]
+    batch = context_cells(made[0], cells)
+    batched = jax.device_get(jax.jit(jax.vmap(rollout, in_axes=(None, 0)))(key, batch))
+    for i, (cell, want) in enumerate(zip(cells, expected, strict=True)):
+        got = jax.tree.map(lambda x, i=i: x[i], batched)
+        for a, b in zip(jax.tree.leaves(got), jax.tree.leaves(want), strict=True):
+            np.testing.assert_array_equal(a, b, err_msg=f"cell {cell}")
+    # The cells differ: the contexts drawn lie in each cell's range, and the fixed sets differ by seed.
+    contexts = [np.asarray(want[1][4]) for want in expected]
+    assert np.all(contexts[0] == -1) and np.all(contexts[1] == 0)
+    assert set(np.unique(contexts[2])) <= {0, 1, 2} and set(np.unique(contexts[4])) <= {0, 1, 2, 3, 4}
+    first_glyphs = [want[0].tobytes() for want in expected]
+    assert first_glyphs[2] != first_glyphs[3], "context_seed 7 and 8 gave the same levels"
 
 
 def test_gallery_script_writes_png_and_text(tmp_path) -> None:
@@ -397,31 +435,31 @@ def test_info_reports_the_episode_context() -> None:
 def test_key_task_progress_flags_in_info() -> None:
     """key_seen, key_picked_up, door_unlocked and door_entered: set on the step they happen, kept until
     the episode ends."""
-    _, state, _, _, info = act(at(1, 3), engine.S)
+    _, state, _, _, info = act(at(1, 3), tables.S)
     assert bool(info["key_seen"]) and not bool(info["key_picked_up"])
-    _, state, _, _, info = act(state, engine.PICKUP)
+    _, state, _, _, info = act(state, tables.PICKUP)
     assert bool(info["key_picked_up"]) and not bool(info["door_unlocked"])
-    _, state, _, _, info = act(state, engine.N, engine.APPLY)
+    _, state, _, _, info = act(state, tables.N, tables.APPLY)
     assert bool(info["door_unlocked"]) and not bool(info["door_entered"]) and bool(info["key_picked_up"])
-    _, state, _, _, info = act(state, engine.E)
+    _, state, _, _, info = act(state, tables.E)
     assert state.position.tolist() == [2, 3] and bool(info["door_entered"])
     # Walking through a door that was not unlocked (a closed one, opened by walking into it) is not
     # "entering" the unlocked door.
-    _, state, _, _, info = act(at(1, 1), engine.E, engine.E, engine.E)
+    _, state, _, _, info = act(at(1, 1), tables.E, tables.E, tables.E)
     assert state.position.tolist() == [3, 1] and not bool(info["door_entered"])
     # The key out of the 9 x 9 crop is not seen (a 3 x 13 map with the key 10 cells away).
     rows = ("@.........(.>",)
-    grid = np.array([[engine.KEY if c == "(" else engine.GOAL if c == ">" else engine.FLOOR for c in rows[0]]])
+    grid = np.array([[tables.KEY if c == "(" else tables.GOAL if c == ">" else tables.FLOOR for c in rows[0]]])
     task = GridTask(
         name="FarKey", height=1, width=13, generate=lambda key: (jnp.asarray(grid), jnp.array([0, 0], jnp.int32)),
-        actions=engine.APPLY_ACTIONS, has_inventory=True,
+        actions=tables.APPLY_ACTIONS, has_inventory=True,
     )
     env = GridEnv(task)
     obs, state = env.reset(jax.random.key(0), env.default_params)
-    assert int(state.progress) & engine.KEY_SEEN == 0
+    assert int(state.progress) & tables.KEY_SEEN == 0
     step = jax.jit(env.step_env)
     for _ in range(6):
-        obs, state, _, _, info = step(jax.random.key(0), state, jnp.int32(engine.E), env.default_params)
+        obs, state, _, _, info = step(jax.random.key(0), state, jnp.int32(tables.E), env.default_params)
     assert state.position.tolist() == [6, 0] and bool(info["key_seen"])
     # Tasks without a key report the context only.
     env, params = envs.make("MultiRoom-N2")

@@ -13,13 +13,13 @@ import numpy as np
 import pytest
 
 import envs
-from envs.gridworld import TASKS, engine
+from envs.gridworld import TASKS, tables
 
 WALKABLE = [
-    engine.FLOOR, engine.CORRIDOR, engine.DOORWAY, engine.GOAL, engine.STAIR_UP, engine.KEY, engine.DOOR_OPEN,
-    engine.DOOR_CLOSED,  # moving into a closed door opens it
+    tables.FLOOR, tables.CORRIDOR, tables.DOORWAY, tables.GOAL, tables.STAIR_UP, tables.KEY, tables.DOOR_OPEN,
+    tables.DOOR_CLOSED,  # moving into a closed door opens it
 ]
-DOORS = [engine.DOOR_OPEN, engine.DOOR_CLOSED, engine.DOOR_LOCKED]  # never entered or left diagonally
+DOORS = [tables.DOOR_OPEN, tables.DOOR_CLOSED, tables.DOOR_LOCKED]  # never entered or left diagonally
 
 
 def _shift(a: np.ndarray, dx: int, dy: int) -> np.ndarray:
@@ -36,13 +36,13 @@ def reachable(grids: np.ndarray, starts: np.ndarray, locked_passable: np.ndarray
     """Cells reachable from ``starts`` (``[B, 2]`` x, y) on tile maps ``[B, H, W]`` under the engine's
     movement rules (8 moves, no diagonal steps into or out of doors; lava, walls and rock block; locked
     doors pass where ``locked_passable[b]``)."""
-    walkable = np.isin(grids, WALKABLE) | ((grids == engine.DOOR_LOCKED) & locked_passable[:, None, None])
+    walkable = np.isin(grids, WALKABLE) | ((grids == tables.DOOR_LOCKED) & locked_passable[:, None, None])
     door = np.isin(grids, DOORS)
     reach = np.zeros(grids.shape, bool)
     reach[np.arange(len(grids)), starts[:, 1], starts[:, 0]] = True
     while True:
         grown = reach.copy()
-        for dx, dy in engine.DIRECTIONS:
+        for dx, dy in tables.DIRECTIONS:
             source = reach if dx == 0 or dy == 0 else reach & ~door
             step = _shift(source, int(dx), int(dy)) & walkable
             if dx != 0 and dy != 0:
@@ -58,11 +58,11 @@ def solvable(grids: np.ndarray, starts: np.ndarray, can_kick: bool) -> np.ndarra
     batch = np.arange(len(grids))
     locked = np.full(len(grids), can_kick)
     reach = reachable(grids, starts, locked)
-    has_key = np.any(reach & (grids == engine.KEY), axis=(1, 2))
+    has_key = np.any(reach & (grids == tables.KEY), axis=(1, 2))
     reach = reachable(grids, starts, locked | has_key)
-    goal = grids == engine.GOAL
+    goal = grids == tables.GOAL
     assert np.all(goal.sum(axis=(1, 2)) == 1), "every level has exactly one goal"
-    assert np.all(~np.isin(grids[batch, starts[:, 1], starts[:, 0]], [engine.LAVA, engine.WALL, engine.ROCK]))
+    assert np.all(~np.isin(grids[batch, starts[:, 1], starts[:, 0]], [tables.LAVA, tables.WALL, tables.ROCK]))
     return np.any(reach & goal, axis=(1, 2))
 
 
@@ -75,7 +75,7 @@ def generate_levels(name: str, num: int, seed: int = 0, **kwargs: object) -> tup
 
 def check_solvable(name: str, num: int, **kwargs: object) -> None:
     grids, starts, env = generate_levels(name, num, **kwargs)
-    can_kick = engine.KICK in env.task.actions
+    can_kick = tables.KICK in env.task.actions
     ok = solvable(grids, starts, can_kick)
     bad = np.flatnonzero(~ok)
     assert bad.size == 0, f"{name}: {bad.size}/{num} levels unsolvable, e.g. level {bad[0]}:\n" + (
@@ -109,9 +109,9 @@ def test_multiroom_paper_area_solvable_and_fits_nethack_rows() -> None:
     check_solvable("MultiRoom-N6", 1000, area="25x25")
     grids, _, env = generate_levels("MultiRoom-N6", 300, seed=1, area="25x25")
     assert grids.shape[1:] == (21, 25) and (env.task.height, env.task.width) == (21, 25)
-    rows = np.flatnonzero(np.any(grids != engine.ROCK, axis=(0, 2)))
+    rows = np.flatnonzero(np.any(grids != tables.ROCK, axis=(0, 2)))
     assert rows.min() >= 0 and rows.max() <= 20
-    used = np.any(grids != engine.ROCK, axis=2)  # [levels, rows]
+    used = np.any(grids != tables.ROCK, axis=2)  # [levels, rows]
     first, last = used.argmax(1), 20 - used[:, ::-1].argmax(1)
     np.testing.assert_array_less(np.abs(first - (20 - last)), 2)  # centred: margins differ by at most 1
     with pytest.raises(ValueError, match="area"):
@@ -125,8 +125,8 @@ def test_multiroom_paper_area_solvable_and_fits_nethack_rows() -> None:
 def test_bfs_detects_unsolvable() -> None:
     """The search itself: a wall or lava line, a locked door without key or kick, and a door entered
     diagonally all block; a key or a kick opens the locked door."""
-    F, Wl, L, G, D, K = engine.FLOOR, engine.WALL, engine.LAVA, engine.GOAL, engine.DOOR_LOCKED, engine.KEY
-    Op = engine.DOOR_OPEN
+    F, Wl, L, G, D, K = tables.FLOOR, tables.WALL, tables.LAVA, tables.GOAL, tables.DOOR_LOCKED, tables.KEY
+    Op = tables.DOOR_OPEN
     start = np.array([[0, 0]])
     wall = np.array([[F, Wl, G], [F, Wl, F], [F, L, F]])
     assert not solvable(wall[None], start, can_kick=False)[0]

@@ -7,7 +7,7 @@ import jax
 import numpy as np
 import pytest
 
-from envs.bandits import make_structured_bandit
+from envs.meta.bandits import make_structured_bandit
 from jaxrl.meta import baseline_policy, distinct_arms, exploration_flags, run_baseline
 
 MEANS = (0.2, 0.5, 0.8, 0.3, 0.1)

@@ -9,35 +9,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from env_conformance import check_environment
 
 import envs
-from envs.bandits import make_structured_bandit, sample_means
-from envs.gridworld.goal_trials import MAZES, MOVES, START, layout_walls, make_goal_trials
+from envs.meta.bandits import make_structured_bandit, sample_means
+from envs.meta.goal_trials import MAZES, MOVES, START, layout_walls, make_goal_trials
 
-# --------------------------------------------------------------------------- conformance
-
-
-@pytest.mark.parametrize(
-    "name, kwargs, options",
-    [
-        ("StructuredBandit-K5", {}, {}),
-        # short trials: the trial's end (a termination) is reached within the check
-        (
-            "StructuredBandit-K10",
-            dict(
-                trial_wrapper=False, reward_dist="gaussian", resample="step",
-                pulls_per_episode=2, num_episodes=3,
-            ),
-            dict(require_truncation=False),
-        ),
-        ("GoalTrials-5x5", dict(trial_wrapper=False, resample="episode", max_episode_steps=4), {}),
-    ],
-)
-def test_conformance(name, kwargs, options):
-    report = check_environment(name, kwargs, **options)
-    if not options.get("require_truncation", True):
-        assert report.terminations > 0
+# (The conformance checks of every registered trial environment are in test_env_conformance.py.)
 
 
 # --------------------------------------------------------------------------- bandit

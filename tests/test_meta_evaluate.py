@@ -7,7 +7,7 @@ from __future__ import annotations
 import jax
 import numpy as np
 
-from envs.bandits import make_structured_bandit
+from envs.meta.bandits import make_structured_bandit
 from jaxrl.meta.evaluate import (
     BANDIT_INFO_KEYS,
     GOAL_INFO_KEYS,
@@ -64,7 +64,7 @@ def numpy_explored(arms: np.ndarray, rewards: np.ndarray) -> np.ndarray:
 
 
 def _means(trial_key: jax.Array, params) -> np.ndarray:
-    from envs.bandits import StructuredBandit
+    from envs.meta.bandits import StructuredBandit
 
     return np.asarray(StructuredBandit().reset_env(trial_key, params)[1].means)
 

@@ -12,8 +12,8 @@ import jax
 import numpy as np
 import pytest
 
-from envs.bandits import make_structured_bandit
-from envs.gridworld.goal_trials import layout_walls, make_goal_trials
+from envs.meta.bandits import make_structured_bandit
+from envs.meta.goal_trials import layout_walls, make_goal_trials
 from jaxrl.meta.baselines import (
     depth_first_walk,
     exploration_flags,

@@ -46,7 +46,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from envs.gridworld.engine import (
+from envs.gridworld.hash_rng import fold, permutation, rand_int, split, uniform
+from envs.gridworld.layout import paint_rooms
+from envs.gridworld.rules import GridTask
+from envs.gridworld.tables import (
     CORRIDOR,
     DOOR_CLOSED,
     DOOR_LOCKED,
@@ -57,13 +60,6 @@ from envs.gridworld.engine import (
     ROCK,
     STAIR_UP,
     WALL,
-    GridTask,
-    fold,
-    paint_rooms,
-    permutation,
-    rand_int,
-    split,
-    uniform,
 )
 
 HEIGHT, WIDTH = 21, 79

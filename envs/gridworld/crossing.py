@@ -21,18 +21,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from envs.gridworld.engine import (
-    FLOOR,
-    GOAL,
-    LAVA,
-    STAIR_UP,
-    WALL,
-    GridTask,
-    fold,
-    permutation,
-    rand_int,
-    split,
-)
+from envs.gridworld.hash_rng import fold, permutation, rand_int, split
+from envs.gridworld.rules import GridTask
+from envs.gridworld.tables import FLOOR, GOAL, LAVA, STAIR_UP, WALL
 
 LAVA_SIZES = ("S9N1", "S9N2", "S9N3", "S11N5", "S19N13", "S19N17")
 SIMPLE_SIZES = ("S9N1", "S9N2", "S9N3", "S11N5")

@@ -20,18 +20,9 @@ from functools import partial
 import jax
 import jax.numpy as jnp
 
-from envs.gridworld.engine import (
-    APPLY_ACTIONS,
-    DOOR_LOCKED,
-    FLOOR,
-    GOAL,
-    KEY,
-    WALL,
-    GridTask,
-    rand_int,
-    random_cell,
-    split,
-)
+from envs.gridworld.hash_rng import rand_int, random_cell, split
+from envs.gridworld.rules import GridTask
+from envs.gridworld.tables import APPLY_ACTIONS, DOOR_LOCKED, FLOOR, GOAL, KEY, WALL
 
 # name -> (room size RS, subroom size SS, time limit)
 SIZES = {"S5": (5, 2, 200), "S10": (10, 3, 300), "S15": (15, 5, 400)}

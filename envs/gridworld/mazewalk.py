@@ -19,18 +19,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from envs.gridworld.engine import (
-    FLOOR,
-    GOAL,
-    ROCK,
-    WALL,
-    GridTask,
-    fold,
-    rand_int,
-    random_cell,
-    split,
-    uniform,
-)
+from envs.gridworld.hash_rng import fold, rand_int, random_cell, split, uniform
+from envs.gridworld.rules import GridTask
+from envs.gridworld.tables import FLOOR, GOAL, ROCK, WALL
 
 SIZES = {"9x9": (9, 9, 200), "15x15": (15, 15, 1000), "45x19": (45, 19, 1000)}
 _STEPS = np.array([[0, -1], [1, 0], [0, 1], [-1, 0]], np.int32)

@@ -25,7 +25,7 @@ Variants (MiniHack's ``MiniGridHack`` options): ``-Lava`` (room walls are lava),
 start open), ``-Locked`` (doors are locked; OPEN and KICK are added to the actions, a kick breaks a
 door open).
 
-Differences from MiniHack, besides those of `envs.gridworld.engine`:
+Differences from MiniHack, besides those of `envs.gridworld.rules`:
 
 - MiniGrid draws room 0's position until it fits; we draw it directly from the positions that fit
   (the same distribution). Whole chains are drawn in batches (2, 6, 10, 24 chains for N2, N4, N6,
@@ -51,7 +51,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from envs.gridworld.engine import (
+from envs.gridworld.hash_rng import fold, rand_int, random_index, split, uniform
+from envs.gridworld.layout import paint_rooms
+from envs.gridworld.rules import GridEnv, GridParams, GridTask
+from envs.gridworld.rules import make_factory as engine_factory
+from envs.gridworld.tables import (
     DOOR_CLOSED,
     DOOR_LOCKED,
     DOOR_OPEN,
@@ -61,17 +65,7 @@ from envs.gridworld.engine import (
     MOVE_AND_KICK_ACTIONS,
     STAIR_UP,
     WALL,
-    GridEnv,
-    GridParams,
-    GridTask,
-    fold,
-    paint_rooms,
-    rand_int,
-    random_index,
-    split,
-    uniform,
 )
-from envs.gridworld.engine import make_factory as engine_factory
 
 HEIGHT, WIDTH = 21, 76  # the default area's map
 MAP_ROWS = 21  # NetHack's map rows

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from envs.gridworld import engine
+from envs.gridworld import tables
 
 TILE = 16
 # Base colours per glyph id.
@@ -36,28 +36,28 @@ def _tile_images() -> np.ndarray:
     centre = (TILE - 1) / 2
     disc = (xx - centre) ** 2 + (yy - centre) ** 2 <= (TILE * 0.35) ** 2
     border = (xx == 0) | (yy == 0) | (xx == TILE - 1) | (yy == TILE - 1)
-    tiles = np.zeros((engine.NUM_GLYPHS, TILE, TILE, 3), np.uint8)
-    floor = COLOURS[engine.FLOOR]
+    tiles = np.zeros((tables.NUM_GLYPHS, TILE, TILE, 3), np.uint8)
+    floor = COLOURS[tables.FLOOR]
     for glyph, colour in enumerate(COLOURS):
         tiles[glyph] = colour
-    tiles[engine.FLOOR][border] = (50, 50, 50)
-    tiles[engine.WALL][(yy % 8 == 0) | ((xx + 8 * (yy // 8)) % 16 == 0)] = (100, 100, 120)  # bricks
-    tiles[engine.DOOR_CLOSED][(xx == TILE // 2) & (yy > 2) & (yy < TILE - 3)] = (90, 50, 10)
-    tiles[engine.DOOR_CLOSED][border] = (90, 50, 10)
-    tiles[engine.DOOR_OPEN] = floor
-    tiles[engine.DOOR_OPEN][(xx < 3) | (xx > TILE - 4)] = COLOURS[engine.DOOR_OPEN]
-    tiles[engine.LAVA][(np.sin(xx / 2.0) * 2 + yy) % 5 < 1.5] = (255, 170, 40)
-    for glyph in (engine.GOAL, engine.STAIR_UP):  # stairs: stripes on floor
+    tiles[tables.FLOOR][border] = (50, 50, 50)
+    tiles[tables.WALL][(yy % 8 == 0) | ((xx + 8 * (yy // 8)) % 16 == 0)] = (100, 100, 120)  # bricks
+    tiles[tables.DOOR_CLOSED][(xx == TILE // 2) & (yy > 2) & (yy < TILE - 3)] = (90, 50, 10)
+    tiles[tables.DOOR_CLOSED][border] = (90, 50, 10)
+    tiles[tables.DOOR_OPEN] = floor
+    tiles[tables.DOOR_OPEN][(xx < 3) | (xx > TILE - 4)] = COLOURS[tables.DOOR_OPEN]
+    tiles[tables.LAVA][(np.sin(xx / 2.0) * 2 + yy) % 5 < 1.5] = (255, 170, 40)
+    for glyph in (tables.GOAL, tables.STAIR_UP):  # stairs: stripes on floor
         tiles[glyph] = floor
         tiles[glyph][(yy % 4 < 2) & (xx > 2) & (xx < TILE - 3)] = COLOURS[glyph]
-    tiles[engine.KEY] = floor
-    tiles[engine.KEY][
+    tiles[tables.KEY] = floor
+    tiles[tables.KEY][
         ((yy - 5) ** 2 + (xx - 5) ** 2 <= 9)
         | ((yy == 5) & (xx >= 5) & (xx < 14))
         | ((xx == 12) & (yy >= 5) & (yy < 9))
-    ] = COLOURS[engine.KEY]
-    tiles[engine.AGENT] = floor
-    tiles[engine.AGENT][disc] = COLOURS[engine.AGENT]
+    ] = COLOURS[tables.KEY]
+    tiles[tables.AGENT] = floor
+    tiles[tables.AGENT][disc] = COLOURS[tables.AGENT]
     return tiles
 
 
@@ -77,18 +77,18 @@ def render_ascii(glyphs: np.ndarray) -> str:
     glyphs = np.asarray(glyphs)
     height, width = glyphs.shape
     symbols = {
-        engine.ROCK: " ",
-        engine.FLOOR: ".",
-        engine.CORRIDOR: "#",
-        engine.DOOR_CLOSED: "+",
-        engine.DOORWAY: ".",
-        engine.LAVA: "}",
-        engine.GOAL: ">",
-        engine.STAIR_UP: "<",
-        engine.KEY: "(",
-        engine.AGENT: "@",
+        tables.ROCK: " ",
+        tables.FLOOR: ".",
+        tables.CORRIDOR: "#",
+        tables.DOOR_CLOSED: "+",
+        tables.DOORWAY: ".",
+        tables.LAVA: "}",
+        tables.GOAL: ">",
+        tables.STAIR_UP: "<",
+        tables.KEY: "(",
+        tables.AGENT: "@",
     }
-    walled = {engine.WALL, engine.DOOR_CLOSED, engine.DOOR_OPEN, engine.DOORWAY}
+    walled = {tables.WALL, tables.DOOR_CLOSED, tables.DOOR_OPEN, tables.DOORWAY}
 
     def is_wall(y: int, x: int) -> bool:
         return 0 <= y < height and 0 <= x < width and int(glyphs[y, x]) in walled
@@ -98,11 +98,11 @@ def render_ascii(glyphs: np.ndarray) -> str:
         row = []
         for x in range(width):
             g = int(glyphs[y, x])
-            if g == engine.WALL or g == engine.DOOR_OPEN:
+            if g == tables.WALL or g == tables.DOOR_OPEN:
                 horizontal = is_wall(y, x - 1) or is_wall(y, x + 1)
                 vertical = is_wall(y - 1, x) or is_wall(y + 1, x)
                 wall_char = "|" if vertical and not horizontal else "-"
-                if g == engine.DOOR_OPEN:  # NetHack draws an open door across its wall
+                if g == tables.DOOR_OPEN:  # NetHack draws an open door across its wall
                     wall_char = "-" if wall_char == "|" else "|"
                 row.append(wall_char)
             else:

@@ -5,7 +5,7 @@ this file).
 
 A policy is a pure function ``policy(stats, key, true_means) -> arm`` of the arm statistics gathered
 so far in the trial (`ArmStatistics`); only the oracle reads ``true_means``. `run_baseline` plays a
-policy on ``num_trials`` trials of `envs.bandits.StructuredBandit` in one ``vmap``-ed ``lax.scan``.
+policy on ``num_trials`` trials of `envs.meta.bandits.StructuredBandit` in one ``vmap``-ed ``lax.scan``.
 Trial ``i`` is the environment reset with ``jax.random.split(key, num_trials)[i]``, which is how an
 agent's trials and the baselines' are made the same (same key, same arm means).
 
@@ -27,8 +27,8 @@ import jax.numpy as jnp
 import numpy as np
 from flax import struct
 
-from envs.bandits import BanditParams, StructuredBandit
-from envs.gridworld.goal_trials import MOVES, GoalTrials, GoalTrialsParams
+from envs.meta.bandits import BanditParams, StructuredBandit
+from envs.meta.goal_trials import MOVES, GoalTrials, GoalTrialsParams
 
 
 @struct.dataclass
@@ -237,7 +237,7 @@ def distinct_arms(arms: jax.Array, num_arms: int) -> jax.Array:
     return (jnp.zeros((num_arms,), bool).at[arms].set(True)).sum()
 
 
-# Scripted policies on the hidden-goal gridworld trials (`envs.gridworld.goal_trials`): references for
+# Scripted policies on the hidden-goal gridworld trials (`envs.meta.goal_trials`): references for
 # the gridworld measures and controls for the verdicts of `jaxrl.meta.judge`.
 GOAL_BASELINES = ("sweep", "sweep_return")
 

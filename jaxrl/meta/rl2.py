@@ -2,7 +2,7 @@
 
 This is `jaxrl.ppo` (its networks, rollout, loss and update) run on a trial environment
 (``StructuredBandit-K5``, ``GoalTrials-7x7``, ...: one environment episode is one trial, wrapped by
-`envs.trial_wrapper.TrialWrapper`, so the observation carries the previous action, previous reward
+`envs.meta.trial_wrapper.TrialWrapper`, so the observation carries the previous action, previous reward
 and the episode-start flag). RL-squared adds only the choice of three switches:
 
 - ``memory="trial"`` (default): a GRU whose hidden state is carried across the inner episodes of a
@@ -30,7 +30,7 @@ import dataclasses
 import jax
 
 import envs
-from envs.trial_wrapper import TrialWrapper
+from envs.meta.trial_wrapper import TrialWrapper
 from jaxrl.meta.greedy_gae import greedy_gae
 from jaxrl.ppo import HyperParams, PPOConfig, Trainer, make_train
 from jaxrl.rollout import Transition

@@ -1,35 +1,17 @@
-"""The grid engine shared by the MiniHack-like navigation tasks.
+"""The rules of the gridworld: the task, state and params types and `GridEnv`, the engine shared by the
+MiniHack-like navigation tasks.
 
-A task supplies a level generator ``generate(key) -> (grid, start)`` (a fixed-shape ``uint8[H, W]`` tile
-map and the agent's ``int32[2]`` start ``(x, y)``) and its action set; the engine does the rest:
-contexts (which level seed a reset draws), the rules of movement, doors, keys and lava, the
-observation, and the reward.
+A task supplies a level generator ``generate(key) -> (grid, start)`` (a fixed-shape ``uint8[H, W]`` tile map
+and the agent's ``int32[2]`` start ``(x, y)``) and its action set; the engine does the rest: contexts (which
+level seed a reset draws), the rules of movement, doors, keys and lava, the observation, and the reward.
+Tile, glyph, command and message ids are in `envs.gridworld.tables`; sight and memory in
+`envs.gridworld.sight`; the level generators' random numbers in `envs.gridworld.hash_rng`.
 
-Tile and glyph ids (our own small table; ASCII as NetHack draws them):
-
-====  ==============  =====  ====================================================================
- id   name            ascii  rule
-====  ==============  =====  ====================================================================
-  0   ROCK            ' '    solid stone (also the glyph of an unexplored cell); blocks
-  1   FLOOR           '.'    room floor
-  2   WALL            '-|'   blocks ("It's a wall.")
-  3   CORRIDOR        '#'    passable
-  4   DOOR_CLOSED     '+'    moving into it opens it (NetHack's autoopen), also diagonally
-  5   DOOR_OPEN       '|-'   passable, but never entered or left diagonally
-  6   DOORWAY         '.'    a broken door or an empty doorway: passable, diagonals allowed
-  7   LAVA            '}'    stepping in kills the agent (failure)
-  8   GOAL            '>'    the staircase down; stepping on it ends the episode with reward 1
-  9   STAIR_UP        '<'    where the agent started (MiniHack marks it); passable
- 10   KEY             '('    a key on the floor
- 11   AGENT           '@'    glyph only
- 12   DOOR_LOCKED     '+'    tile only: shown as DOOR_CLOSED, as in NetHack; opens with a kick or
-                             by applying the key
-====  ==============  =====  ====================================================================
-
-Actions are indices into the task's action set, a tuple of the commands below; MiniHack's navigation
-tasks use the 8 compass moves in its order (N, E, S, W, NE, SE, SW, NW) and add OPEN, KICK, SEARCH,
-PICKUP or APPLY where the MiniHack task does. OPEN and KICK ask "In what direction?" and act on the
-next action, which must be a move (as in NetHack: two steps); any other answer cancels ("Never mind.").
+Actions are indices into the task's action set, a tuple of the commands of `envs.gridworld.tables`;
+MiniHack's navigation tasks use the 8 compass moves in its order (N, E, S, W, NE, SE, SW, NW) and add OPEN,
+KICK, SEARCH, PICKUP or APPLY where the MiniHack task does. OPEN and KICK ask "In what direction?" and act
+on the next action, which must be a move (as in NetHack: two steps); any other answer cancels ("Never
+mind.").
 
 Rules that differ from NetHack/MiniHack (documented here once for all tasks):
 
@@ -49,46 +31,25 @@ Rules that differ from NetHack/MiniHack (documented here once for all tasks):
 - Bumping into walls, prompts and other actions that take no game time are "frozen" steps; MiniHack
   penalises them with ``penalty_step=-0.01``, here ``params.frozen_step_penalty`` (default 0.0).
 - Messages are integer ids (table ``MESSAGES``), not text; only the last event of a step is kept.
-- Sight (``sight=False``, the default of every factory): the whole map is shown from the start, except
-  in dark tasks (MazeWalk, KeyRoom-Dark), which show the cells the agent has been next to (NetHack's
-  memory of unlit squares). NetHack shows only what the hero has seen: pass ``sight=True`` for the
-  model below (`GridEnv._in_sight`).
-- Sight (``sight=True``), after NetHack 3.6's ``vision.c`` and ``display.c``: a cell is in sight when it
-  is next to the agent, or when it is lit and in line of sight; a wall or a closed door (which block
-  sight) is in sight when it is lit, in line of sight (its own ray is clear, or the cell next to it
-  towards the agent is in sight), and that cell is lit too (``vision.c``'s rule that keeps doors and
-  walls "at the end of dark hallways" unseen). What was in
-  sight is remembered: ``glyphs`` and ``glyphs_crop`` show the map at every cell seen so far in the
-  episode, and rock (NetHack 3.6's blank ``S_stone``, also its glyph of unexplored cells) elsewhere.
-  The map changes only next to the agent (doors, the key), so the remembered glyph of a cell is its
-  current tile. Lighting follows MiniHack's levels: MultiRoom and the crossings are one lit region
-  (``LevelGenerator``'s ``REGION ... lit``), Corridor's rooms are lit (with their walls and doors) and its
-  corridors dark, KeyRoom is lit and KeyRoom-Dark and MazeWalk are dark. Lava, floor, corridors, open
-  doors and doorways do not block sight; rock, walls and closed or locked doors do (so in the -Lava
-  MultiRoom tasks, whose room walls are lava, the agent sees across them into the next rooms, as in
-  NetHack). Simplified: line of sight is a ray tree (each cell's ray to the agent passes through the
-  neighbour nearest the straight line, a Bresenham-like line); NetHack computes it with its own
-  algorithm (``vision.c``'s ``clear_path``), and the two can differ by a cell at the edges of what is
-  seen. Remembered floor out of sight is drawn as floor (NetHack's ``dark_room`` option draws it
-  darker); there is no light radius, blindness or telepathy.
+- Sight: without it (``sight=False``, the default of every factory) the whole map is shown from the
+  start, except in dark tasks (MazeWalk, KeyRoom-Dark), which show the cells the agent has been next to;
+  with ``sight=True``, NetHack-like sight and memory (`envs.gridworld.sight`).
 
-Speed: a step touches at most one map cell and builds the observation from the map plus the agent.
-A plain auto-reset would run the level generator for every environment at every step under ``vmap``;
-`GridEnv` sets the core's ``sparse_reset`` flag, so levels are generated only for the environments
-whose episode ended (`envs.core.reset_where`, which writes them into the stepped batch), with the
-same results. The observation is one elementwise copy of the map (the agent drawn by comparing cell
-indices, not by a scatter) and a windowed slice for the crop. Level generators draw from a cheap
-integer hash (`hash32`) seeded from the reset key, not from threefry, and paint a few rooms with
-one elementwise pass (`covered`). Sight costs ``ceil(log2(max(H, W)))`` + 2 gathers over the map per
-step: random-action steps/s of 32 vmapped environments (one loaded CPU core, process time) fell from
-about 124k to 27k on MultiRoom-N4-Lava's 21 x 25 map and from 351k to 21k on Corridor-R5's 21 x 79
-(from 120k to 23k, and 325k to 8k, before the pointer and its flag were packed into one gather); in
-PPO with a GRU the network still costs more than that.
+Speed: a step touches at most one map cell and builds the observation from the map plus the agent. A plain
+auto-reset would run the level generator for every environment at every step under ``vmap``; `GridEnv` sets
+the core's ``sparse_reset`` flag, so levels are generated only for the environments whose episode ended
+(`envs.core.reset_where`, which writes them into the stepped batch), with the same results. The observation
+is one elementwise copy of the map (the agent drawn by comparing cell indices, not by a scatter) and a
+windowed slice for the crop. Level generators draw from a cheap integer hash (`envs.gridworld.hash_rng`)
+seeded from the reset key, not from threefry, and paint a few rooms with one elementwise pass
+(`envs.gridworld.layout.covered`). Sight costs ``ceil(log2(max(H, W))) + 1`` gathers over the map per
+step (`envs.gridworld.sight.in_sight`); what that costs against no sight, per study task, is in
+``benchmarks/RESULTS.md`` (``benchmarks/gridworld_throughput.py --sight``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -99,125 +60,60 @@ from flax import struct
 
 from envs import spaces
 from envs.core import Environment
-
-# --- tiles and glyphs -------------------------------------------------------------------------------
-ROCK, FLOOR, WALL, CORRIDOR, DOOR_CLOSED, DOOR_OPEN, DOORWAY, LAVA, GOAL, STAIR_UP, KEY, AGENT = range(12)
-DOOR_LOCKED = 12
-NUM_GLYPHS = 12
-NUM_TILES = 13
-GLYPH_NAMES = (
-    "rock",
-    "floor",
-    "wall",
-    "corridor",
-    "closed door",
-    "open door",
-    "doorway",
-    "lava",
-    "goal (stairs down)",
-    "stairs up",
-    "key",
-    "agent",
-)
-CROP_SIZE = 9
-
-# --- commands ---------------------------------------------------------------------------------------
-N, E, S, W, NE, SE, SW, NW, OPEN, KICK, SEARCH, PICKUP, APPLY = range(13)
-COMMAND_NAMES = ("N", "E", "S", "W", "NE", "SE", "SW", "NW", "OPEN", "KICK", "SEARCH", "PICKUP", "APPLY")
-MOVES = (N, E, S, W, NE, SE, SW, NW)
-MOVE_ACTIONS = MOVES
-MOVE_AND_KICK_ACTIONS = (*MOVES, OPEN, KICK)
-NAVIGATE_ACTIONS = (*MOVES, OPEN, KICK, SEARCH)
-APPLY_ACTIONS = (*MOVES, PICKUP, APPLY)
-# (dx, dy) of the 8 moves; y grows downwards (row index), x to the right (column index).
-DIRECTIONS = np.array([[0, -1], [1, 0], [0, 1], [-1, 0], [1, -1], [1, 1], [-1, 1], [-1, -1]], np.int32)
-
-# --- messages ---------------------------------------------------------------------------------------
-MESSAGES = (
-    "",
-    "It's a wall.",
-    "It's solid stone.",
-    "The door opens.",
-    "This door is locked.",
-    "The door is stuck.",
-    "In what direction?",
-    "Never mind.",
-    "As you kick the door, it crashes open!",
-    "WHAMM!!",
-    "Ouch!  That hurts!",
-    "You kick at empty space.",
-    "You see here a key.",
-    "You pick up the key.",
-    "There is nothing here to pick up.",
-    "You succeed in unlocking the door.",
-    "You don't have anything to use or apply.",
-    "You see no door there.",
-    "This door is already open.",
-    "You can't move diagonally into an intact doorway.",
-    "You can't move diagonally out of an intact doorway.",
-    "You fall into the lava!",
-    "You reach the staircase down.",
-)
-(
-    MSG_NONE,
-    MSG_WALL,
-    MSG_STONE,
+from envs.gridworld.hash_rng import hash32
+from envs.gridworld.sight import in_sight, near, ray_steps
+from envs.gridworld.tables import (
+    AGENT,
+    APPLY,
+    CROP_SIZE,
+    DIRECTIONS,
+    DOOR_CLOSED,
+    DOOR_ENTERED,
+    DOOR_LOCKED,
+    DOOR_OPEN,
+    DOOR_UNLOCKED,
+    DOORWAY,
+    FLOOR,
+    GOAL,
+    IS_FROZEN,
+    KEY,
+    KEY_PICKED_UP,
+    KEY_SEEN,
+    KICK,
+    KICK_HURTS,
+    LAVA,
+    MOVE_ACTIONS,
+    MSG_ALREADY_OPEN,
+    MSG_ASK_DIRECTION,
+    MSG_DIAGONAL_IN,
+    MSG_DIAGONAL_OUT,
+    MSG_DOOR_LOCKED,
     MSG_DOOR_OPENS,
-    MSG_DOOR_LOCKED,
     MSG_DOOR_STUCK,
-    MSG_ASK_DIRECTION,
-    MSG_NEVER_MIND,
-    MSG_KICK_OPEN,
-    MSG_WHAMM,
-    MSG_OUCH,
-    MSG_KICK_EMPTY,
-    MSG_SEE_KEY,
-    MSG_PICKUP_KEY,
-    MSG_NOTHING_TO_PICKUP,
-    MSG_UNLOCK,
-    MSG_NOTHING_TO_APPLY,
-    MSG_NO_DOOR,
-    MSG_ALREADY_OPEN,
-    MSG_DIAGONAL_IN,
-    MSG_DIAGONAL_OUT,
-    MSG_LAVA,
     MSG_GOAL,
-) = range(len(MESSAGES))
-NUM_MESSAGES = len(MESSAGES)
-# Messages of steps on which NetHack's clock does not move (MiniHack's "frozen" steps).
-FROZEN_MESSAGES = (
-    MSG_WALL,
-    MSG_STONE,
-    MSG_DOOR_LOCKED,
-    MSG_ASK_DIRECTION,
+    MSG_KICK_EMPTY,
+    MSG_KICK_OPEN,
+    MSG_LAVA,
     MSG_NEVER_MIND,
-    MSG_NOTHING_TO_PICKUP,
-    MSG_NOTHING_TO_APPLY,
     MSG_NO_DOOR,
-    MSG_ALREADY_OPEN,
-    MSG_DIAGONAL_IN,
-    MSG_DIAGONAL_OUT,
+    MSG_NONE,
+    MSG_NOTHING_TO_APPLY,
+    MSG_NOTHING_TO_PICKUP,
+    MSG_OUCH,
+    MSG_PICKUP_KEY,
+    MSG_SEE_KEY,
+    MSG_STONE,
+    MSG_WALL,
+    MSG_WHAMM,
+    NUM_GLYPHS,
+    NUM_MESSAGES,
+    OPEN,
+    PASSABLE,
+    PICKUP,
+    PROGRESS,
+    ROCK,
+    WALL,
 )
-_FROZEN = np.zeros(NUM_MESSAGES, bool)
-_FROZEN[list(FROZEN_MESSAGES)] = True
-
-# Tiles the agent can stand on (lava and the goal end the episode when entered).
-_PASSABLE = np.zeros(NUM_TILES, bool)
-_PASSABLE[[FLOOR, CORRIDOR, DOOR_OPEN, DOORWAY, LAVA, GOAL, STAIR_UP, KEY]] = True
-_KICK_HURTS = np.zeros(NUM_TILES, bool)
-_KICK_HURTS[[ROCK, WALL, GOAL, STAIR_UP]] = True
-# Tiles that block sight (NetHack: stone, walls, closed doors; lava and doorways do not).
-_OPAQUE = np.zeros(NUM_TILES, bool)
-_OPAQUE[[ROCK, WALL, DOOR_CLOSED, DOOR_LOCKED]] = True
-
-# Per-episode events of the key tasks, reported in ``info`` (True from the step they happen on to the
-# episode's end, so that their value on the last step, averaged over episodes, is the fraction of
-# episodes in which they happened). ``key_seen``: the key was inside the agent's 9 x 9 crop as a seen
-# cell (what a policy reading ``glyphs_crop`` could see); ``door_entered``: the agent stepped into the
-# doorway of a door it had unlocked.
-PROGRESS = ("key_seen", "key_picked_up", "door_unlocked", "door_entered")
-KEY_SEEN, KEY_PICKED_UP, DOOR_UNLOCKED, DOOR_ENTERED = (1 << i for i in range(len(PROGRESS)))
-
 
 Generator = Callable[[jax.Array], tuple[jax.Array, jax.Array]]
 
@@ -251,6 +147,9 @@ class GridState:
 
 @struct.dataclass
 class GridParams:
+    """Every field is an array leaf: ``num_contexts`` and ``context_seed`` too, so a batch of |C| cells
+    is one ``jax.vmap`` over params (`context_cells`) in one compiled program."""
+
     max_steps_in_episode: int = 100
     num_contexts: int = -1  # -1: a fresh level at every reset; N >= 1: one of N fixed level seeds
     context_seed: int = 0  # fixes the set of N level seeds
@@ -258,6 +157,7 @@ class GridParams:
     frozen_step_penalty: float = 0.0  # MiniHack uses -0.01
     open_success_prob: float = 1.0
     kick_success_prob: float = 1.0
+
 
 
 def raw_key(key: jax.Array) -> jax.Array:
@@ -283,79 +183,6 @@ def level_context(key: jax.Array, params: GridParams) -> tuple[jax.Array, jax.Ar
 def level_key(key: jax.Array, params: GridParams) -> jax.Array:
     """The uint32 seed a reset generates its level from: fresh, or one of ``num_contexts`` fixed seeds."""
     return level_context(key, params)[0]
-
-
-# --- a cheap counter-based generator for level generation ------------------------------------------
-# The core's ``step`` runs ``reset`` at every step (and keeps its result where an episode ends), so level
-# generation is on the hot path; threefry would dominate it. Generators draw from a uint32 seed
-# through an integer hash (Wellons' lowbias32), a handful of integer ops per number.
-_GOLDEN = 0x9E3779B9
-
-
-def hash32(x: jax.Array) -> jax.Array:
-    x = jnp.asarray(x).astype(jnp.uint32)
-    x = x ^ (x >> 16)
-    x = x * jnp.uint32(0x7FEB352D)
-    x = x ^ (x >> 15)
-    x = x * jnp.uint32(0x846CA68B)
-    return x ^ (x >> 16)
-
-
-def fold(seed: jax.Array, data: jax.Array | int) -> jax.Array:
-    """A new seed from ``seed`` and ``data`` (like ``jax.random.fold_in``)."""
-    return hash32(seed ^ hash32(jnp.asarray(data).astype(jnp.uint32) * jnp.uint32(_GOLDEN) + jnp.uint32(1)))
-
-
-def split(seed: jax.Array, num: int) -> jax.Array:
-    """``num`` independent seeds."""
-    return fold(seed, jnp.arange(num, dtype=jnp.uint32))
-
-
-def uniform(seed: jax.Array, shape: tuple[int, ...] = ()) -> jax.Array:
-    """Floats uniform in [0, 1) (24 bits)."""
-    size = int(np.prod(shape)) if shape else 1
-    bits = fold(seed, jnp.arange(size, dtype=jnp.uint32) + jnp.uint32(0x51ED27))
-    return ((bits >> 8).astype(jnp.float32) * (1.0 / (1 << 24))).reshape(shape)
-
-
-def rand_int(seed: jax.Array, low: jax.Array, high: jax.Array, shape: tuple[int, ...] = ()) -> jax.Array:
-    """Uniform integers in ``[low, high)`` with traced bounds (``low`` when the range is empty)."""
-    span = jnp.maximum(high - low, 1)
-    return (low + jnp.minimum(jnp.floor(uniform(seed, shape) * span), span - 1)).astype(jnp.int32)
-
-
-def random_index(seed: jax.Array, weights: jax.Array) -> jax.Array:
-    """An index drawn with probability proportional to the non-negative ``weights`` (1-D)."""
-    cumulative = jnp.cumsum(weights.astype(jnp.float32))
-    return jnp.argmax(cumulative > uniform(seed) * cumulative[-1]).astype(jnp.int32)
-
-
-def random_cell(seed: jax.Array, mask: jax.Array) -> jax.Array:
-    """A uniformly drawn ``(x, y)`` among the true cells of ``mask`` (``(0, 0)`` if there are none)."""
-    flat = random_index(seed, mask.reshape(-1))
-    return jnp.stack([flat % mask.shape[1], flat // mask.shape[1]]).astype(jnp.int32)
-
-
-def permutation(seed: jax.Array, num: int) -> jax.Array:
-    """A uniformly random permutation of ``0 .. num-1``."""
-    return jnp.argsort(uniform(seed, (num,))).astype(jnp.int32)
-
-
-def ray_steps(height: int, width: int) -> np.ndarray:
-    """``int32[2H - 1, 2W - 1, 2]``: for a cell at offset ``(dx, dy)`` from the agent (index
-    ``[dy + H - 1, dx + W - 1]``), the step ``(sx, sy)`` from the cell towards the agent along its line
-    of sight: one cell nearer along the longer axis, and along the shorter one too when that neighbour
-    is nearer the straight line from the cell to the agent (ties: straight). Following the steps from
-    any cell reaches the agent in ``max(|dx|, |dy|)`` steps (a ray tree of Bresenham-like lines)."""
-    dy, dx = np.mgrid[-(height - 1) : height, -(width - 1) : width]
-    major, minor = np.maximum(abs(dx), abs(dy)), np.minimum(abs(dx), abs(dy))
-    # Distances (times |(dx, dy)|) of the two candidates to the line: straight |minor|, diagonal
-    # |major| - |minor|.
-    diagonal = major - minor < minor
-    along_x = abs(dx) >= abs(dy)
-    sx = np.sign(dx) * (along_x | diagonal)
-    sy = np.sign(dy) * (~along_x | diagonal)
-    return np.stack([sx, sy], -1).astype(np.int32)
 
 
 class GridEnv(Environment[GridState, GridParams]):
@@ -413,53 +240,18 @@ class GridEnv(Environment[GridState, GridParams]):
 
     def _look(self, seen: jax.Array, grid: jax.Array, position: jax.Array) -> jax.Array:
         """``seen`` with what the agent sees from ``position`` added: with sight, NetHack's vision
-        (`_in_sight`); without, everything in lit tasks and the 3 x 3 cells around the agent in dark ones."""
+        (`envs.gridworld.sight`); without, everything in lit tasks and the 3 x 3 cells around the agent in dark ones."""
         if self.sight:
             return seen | self._in_sight(grid, position)
         if not self.task.dark:
             return seen | True
-        return seen | self._near(position)
-
-    def _near(self, position: jax.Array) -> jax.Array:
-        """``bool[H, W]``: the agent's cell and its 8 neighbours (elementwise, no scatter)."""
-        rows = jnp.arange(self.task.height)[:, None]
-        cols = jnp.arange(self.task.width)[None, :]
-        return (jnp.abs(cols - position[0]) <= 1) & (jnp.abs(rows - position[1]) <= 1)
+        return seen | near(position, self.task.height, self.task.width)
 
     def _in_sight(self, grid: jax.Array, position: jax.Array) -> jax.Array:
-        """``bool[H, W]``: the cells in sight from ``position`` (module docstring, "Sight").
-
-        Line of sight by pointer jumping on the ray tree of `ray_steps`: ``blocked[c]`` starts as "the
-        next cell on c's ray to the agent is opaque" and doubles the length of ray it covers per round
-        (``blocked[c] |= blocked[ptr[c]]; ptr[c] = ptr[ptr[c]]``), so ``ceil(log2(max(H, W)))`` rounds of
-        two gathers over the map decide every cell (the agent's own cell is never opaque)."""
-        height, width = self.task.height, self.task.width
-        near = self._near(position)
+        """``bool[H, W]``: the cells in sight from ``position`` (`envs.gridworld.sight`)."""
         if self.task.dark:
-            return near
-        x, y = position[0], position[1]
-        rows = jnp.arange(height)[:, None]
-        cols = jnp.arange(width)[None, :]
-        opaque = jnp.asarray(_OPAQUE)[grid]
-        lit = grid != CORRIDOR
-        steps = jax.lax.dynamic_slice(
-            jnp.asarray(self._ray_steps), (height - 1 - y, width - 1 - x, 0), (height, width, 2)
-        )
-        ptr = ((rows - steps[..., 1]) * width + (cols - steps[..., 0])).reshape(-1)
-        # The pointer and the flag travel packed in one int32 (one gather per round, not two).
-        packed = (ptr << 1) | opaque.reshape(-1)[ptr].astype(jnp.int32)
-        for _ in range(max(1, int(np.ceil(np.log2(max(height, width)))))):
-            further = packed[packed >> 1]
-            packed = (further & ~1) | ((packed | further) & 1)
-        unblocked = (packed & 1).reshape(height, width) == 0
-        clear = unblocked & lit & ~opaque
-        # Walls and closed doors: lit, in line of sight (their ray is unblocked, or the cell next to them
-        # towards the agent is in sight), and that cell lit (vision.c: no walls at the end of dark halls).
-        toward = ((rows + jnp.sign(y - rows)) * width + (cols + jnp.sign(x - cols))).reshape(-1)
-        toward_code = (lit.astype(jnp.int32) + 2 * clear.astype(jnp.int32)).reshape(-1)[toward]
-        toward_code = toward_code.reshape(height, width)
-        edge = opaque & lit & ((toward_code & 1) != 0) & (unblocked | (toward_code >= 2))
-        return near | clear | edge
+            return near(position, self.task.height, self.task.width)
+        return in_sight(grid, position, self._ray_steps)
 
     def _key_seen(self, obs: dict[str, jax.Array], progress: jax.Array) -> jax.Array:
         """``progress`` with KEY_SEEN set when the key is in the crop (key tasks only)."""
@@ -491,7 +283,7 @@ class GridEnv(Environment[GridState, GridParams]):
         locked = target_tile == DOOR_LOCKED
         diag_in = diagonal & (target_tile == DOOR_OPEN)
         diag_out = diagonal & (here_tile == DOOR_OPEN)
-        can_enter = jnp.asarray(_PASSABLE)[target_tile] & ~diag_in & ~diag_out
+        can_enter = jnp.asarray(PASSABLE)[target_tile] & ~diag_in & ~diag_out
         moved = plain_move & can_enter
         opened = closed & (u_open < params.open_success_prob)
         move_msg = jnp.select(
@@ -503,7 +295,7 @@ class GridEnv(Environment[GridState, GridParams]):
                 closed & opened,
                 closed,
                 locked,
-                diag_out & jnp.asarray(_PASSABLE)[target_tile],
+                diag_out & jnp.asarray(PASSABLE)[target_tile],
                 diag_in,
                 target_tile == WALL,
             ],
@@ -531,7 +323,7 @@ class GridEnv(Environment[GridState, GridParams]):
         is_door = closed | locked
         kicked_open = is_door & (u_kick < params.kick_success_prob)
         kick_msg = jnp.select(
-            [kicked_open, is_door, jnp.asarray(_KICK_HURTS)[target_tile]],
+            [kicked_open, is_door, jnp.asarray(KICK_HURTS)[target_tile]],
             [MSG_KICK_OPEN, MSG_WHAMM, MSG_OUCH],
             MSG_KICK_EMPTY,
         )
@@ -584,7 +376,7 @@ class GridEnv(Environment[GridState, GridParams]):
         position = jnp.where(moved, target, pos).astype(jnp.int32)
         died = moved & (target_tile == LAVA)
         success = moved & (target_tile == GOAL)
-        frozen = jnp.asarray(_FROZEN)[message] & ~unlocks  # unlocking takes game time
+        frozen = jnp.asarray(IS_FROZEN)[message] & ~unlocks  # unlocking takes game time
         reward = (
             success.astype(jnp.float32) - died * params.death_penalty + frozen * params.frozen_step_penalty
         ).astype(jnp.float32)
@@ -678,6 +470,24 @@ class GridEnv(Environment[GridState, GridParams]):
         raise ValueError(f"render mode must be 'rgb' or 'ascii', got {mode!r}")
 
 
+def context_cells(params: GridParams, cells: Sequence[tuple[int, int]]) -> GridParams:
+    """``params`` for a batch of ``(num_contexts, context_seed)`` cells: every leaf gets a leading axis of
+    ``len(cells)`` (vmap the environment over params with ``in_axes=0``); each cell is checked as the
+    factories check it."""
+    if not cells:
+        raise ValueError("cells must hold at least one (num_contexts, context_seed) pair")
+    for num_contexts, context_seed in cells:
+        if not isinstance(num_contexts, int | np.integer) or (num_contexts != -1 and num_contexts < 1):
+            raise ValueError(f"num_contexts must be -1 or >= 1, got {num_contexts!r} in cells")
+        if not isinstance(context_seed, int | np.integer) or context_seed < 0:
+            raise ValueError(f"context_seed must be a non-negative integer, got {context_seed!r} in cells")
+    batch = jax.tree.map(lambda leaf: jnp.repeat(jnp.asarray(leaf)[None], len(cells), axis=0), params)
+    return batch.replace(
+        num_contexts=jnp.asarray([c for c, _ in cells], jnp.int32),
+        context_seed=jnp.asarray([s for _, s in cells], jnp.int32),
+    )
+
+
 def validate_kwargs(
     task: GridTask,
     num_contexts: int,
@@ -727,27 +537,3 @@ def make_factory(task: GridTask) -> Callable[..., tuple[GridEnv, GridParams]]:
 
     factory.__name__ = f"make_{task.name.replace('-', '_')}"
     return factory
-
-
-def covered(height: int, width: int, x0: jax.Array, y0: jax.Array, x1: jax.Array, y1: jax.Array) -> jax.Array:
-    """``bool[H, W]``: the cells inside any of the (few, statically many) rectangles
-    ``[x0, x1) x [y0, y1)``. One elementwise pass with a row and a column test per rectangle: for a
-    handful of rectangles this is far cheaper on CPU than a 2-D difference array's scatters and
-    cumulative sums (which were most of a MultiRoom level's generation time)."""
-    rows = jnp.arange(height)[:, None]
-    cols = jnp.arange(width)[None, :]
-    inside = jnp.zeros((height, width), bool)
-    for i in range(x0.shape[0]):
-        in_rows = (rows >= y0[i]) & (rows < y1[i])
-        in_cols = (cols >= x0[i]) & (cols < x1[i])
-        inside = inside | (in_rows & in_cols)
-    return inside
-
-
-def paint_rooms(height: int, width: int, tops: jax.Array, sizes: jax.Array, wall_tile: int) -> jax.Array:
-    """Rooms (outer rectangles with ``tops`` (x, y) and ``sizes`` (w, h), walls included) on rock."""
-    x0, y0 = tops[:, 0], tops[:, 1]
-    x1, y1 = x0 + sizes[:, 0], y0 + sizes[:, 1]
-    outer = covered(height, width, x0, y0, x1, y1)
-    inner = covered(height, width, x0 + 1, y0 + 1, x1 - 1, y1 - 1)
-    return jnp.where(inner, FLOOR, jnp.where(outer, wall_tile, ROCK)).astype(jnp.uint8)

@@ -16,7 +16,6 @@ from flax import struct
 
 from envs import spaces
 from envs.core import Environment
-from envs.registry import register
 
 
 @struct.dataclass
@@ -72,5 +71,3 @@ def make_memory_corridor(length: int = 5, max_steps_in_episode: int = 50):
         raise ValueError(f"max_steps_in_episode must exceed length={length}, got {max_steps_in_episode}")
     return MemoryCorridor(), MemoryCorridorParams(length=length, max_steps_in_episode=max_steps_in_episode)
 
-
-register("MemoryCorridor", make_memory_corridor)

@@ -33,7 +33,7 @@ The structure switch ``resample`` says when the means are redrawn from the prior
 ``"episode"`` or ``"step"`` the history carries no information across the resampling points.
 
 The observation is a constant ``zeros((1,))``: a bandit has no state to observe. Use
-`envs.trial_wrapper.TrialWrapper` (applied by ``envs.make`` unless ``trial_wrapper=False``) to give the
+`envs.meta.trial_wrapper.TrialWrapper` (applied by ``envs.make`` unless ``trial_wrapper=False``) to give the
 agent its previous action, previous reward and the episode-boundary flag.
 """
 

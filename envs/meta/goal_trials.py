@@ -6,10 +6,10 @@ agent at the fixed start cell (top-left) and ends when the agent steps onto the 
 after ``max_episode_steps`` steps (reward 0). The first episode of a trial has to search; an agent
 that remembers where the goal was can walk straight to it in the later ones.
 
-Inner episodes are marked in ``info`` exactly as in `envs.bandits`: ``info["episode_boundary"]`` on the
+Inner episodes are marked in ``info`` exactly as in `envs.meta.bandits`: ``info["episode_boundary"]`` on the
 step that ends one (the trial's last step included), ``info["inner_episode"]`` the index of the inner
 episode the step belonged to, and ``info["reached_goal"]``. The trial ends, after its last inner
-episode, with ``terminated=True`` (the trial's length is part of the task; see `envs.bandits`).
+episode, with ``terminated=True`` (the trial's length is part of the task; see `envs.meta.bandits`).
 ``params.max_steps_in_episode``, the core's time limit on a trial, is set by the factory to the
 longest possible trial (``num_episodes * max_episode_steps``), so by default it fires only together
 with ``terminated``, when every inner episode of a trial ran out of time.

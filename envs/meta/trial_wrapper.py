@@ -1,6 +1,6 @@
 """The RL-squared trial wrapper: what a memory-based meta-RL agent sees, and trial statistics.
 
-Wraps a trial environment (`envs.bandits`, `envs.gridworld.goal_trials`: one environment episode is
+Wraps a trial environment (`envs.meta.bandits`, `envs.meta.goal_trials`: one environment episode is
 one trial of ``params.num_episodes`` inner episodes, marked by ``info["episode_boundary"]`` and
 ``info["inner_episode"]``). The observation becomes a dict:
 

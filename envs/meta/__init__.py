@@ -1,6 +1,7 @@
-"""Registers the meta-RL trial environments (`envs.bandits`, `envs.gridworld.goal_trials`).
+"""Meta-RL trial environments: structured bandits (`envs.meta.bandits`) and hidden-goal gridworld trials
+(`envs.meta.goal_trials`), and the RL-squared trial wrapper (`envs.meta.trial_wrapper`).
 
-``envs.make`` returns them inside `envs.trial_wrapper.TrialWrapper` (previous action, previous reward
+``envs.make`` returns them inside `envs.meta.trial_wrapper.TrialWrapper` (previous action, previous reward
 and episode-start flag in the observation, trial statistics in ``info``); pass ``trial_wrapper=False``
 for the raw environment, ``split_episodes=True`` for the wrapper's no-memory mode (every inner episode
 ends the environment episode).
@@ -10,10 +11,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from envs.bandits import make_structured_bandit
-from envs.gridworld.goal_trials import make_goal_trials
+from envs.meta.bandits import make_structured_bandit
+from envs.meta.goal_trials import make_goal_trials
+from envs.meta.trial_wrapper import TrialWrapper
 from envs.registry import register
-from envs.trial_wrapper import TrialWrapper
 
 
 def _wrapped(env_and_params: tuple[Any, Any], trial_wrapper: bool, split_episodes: bool) -> tuple[Any, Any]:
