@@ -31,7 +31,9 @@ def _main(argv: list[str]) -> int:
     "argv, expected",
     [
         (["--help"], "jaxrl {train,eval,sweep,report,list}"),
-        (["train", "--help"], "jaxrl train {ppo}"),
+        (["train", "--help"], "jaxrl train {barfi,ppo,rl2}"),
+        (["train", "rl2", "--help"], "--memory"),
+        (["train", "barfi", "--help"], "--heuristic"),
         (["train", "ppo", "--help"], "--learning-rate"),
         (["eval", "--help"], "--greedy, --no-greedy"),
         (["sweep", "--help"], "--dry-run, --no-dry-run"),
