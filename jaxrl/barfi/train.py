@@ -288,14 +288,16 @@ class RunnerState(NamedTuple):
     hyper: BarfiHyper | None = None  # the run's hyperparameters (set by init_fn)
 
     @property
-    def params(self) -> jax.Array:
-        """The policy's parameters (what a checkpoint keeps as its ``policy`` item)."""
-        return self.theta
+    def params(self) -> dict[str, jax.Array] | None:
+        """The policy's parameters, ``{"theta": theta}`` (what a checkpoint keeps as its ``policy`` item)."""
+        return None if self.theta is None else {"theta": self.theta}
 
     def replace(self, **changes: Any) -> RunnerState:
-        """``_replace`` that also takes ``params`` (theta), as `jaxrl.checkpoints` splits a state."""
+        """``_replace`` that also takes ``params`` (``{"theta": ...}`` or None), as `jaxrl.checkpoints`
+        splits a state in two."""
         if "params" in changes:
-            changes["theta"] = changes.pop("params")
+            params = changes.pop("params")
+            changes["theta"] = None if params is None else params["theta"]
         return self._replace(**changes)
 
 
