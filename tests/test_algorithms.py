@@ -208,6 +208,7 @@ def test_the_guides_example_algorithm_registers_and_trains(tmp_path, monkeypatch
     """The code of docs/adding_an_algorithm.md, run as written: A2C registers and trains through
     run_trials (and its ratio is 1 at the gradient: one epoch over one minibatch)."""
     import re
+    import sys
     import types
     from pathlib import Path
 
@@ -215,6 +216,7 @@ def test_the_guides_example_algorithm_registers_and_trains(tmp_path, monkeypatch
     source = next(block for block in re.findall(r"```python\n(.*?)```", guide, re.S) if "A2CConfig" in block)
     monkeypatch.setattr(algorithms, "_REGISTRY", dict(algorithms._REGISTRY))
     module = types.ModuleType("a2c_example")
+    monkeypatch.setitem(sys.modules, "a2c_example", module)  # dataclasses resolve annotations through it
     exec(compile(source, "docs/adding_an_algorithm.md", "exec"), module.__dict__)
     assert "a2c" in algorithms.registered() and "learning_rate" in module.A2CConfig.VMAPPABLE
     with pytest.raises(ValueError, match="update_epochs and num_minibatches must be 1"):
