@@ -317,16 +317,20 @@ def list_bonuses() -> str:
 
 
 def field_docstrings(cls: type) -> dict[str, str]:
-    """The docstring under each field of a class (the convention tyro reads), by field name."""
+    """The docstring under each field of a class and of its bases (the convention tyro reads), by field
+    name; a subclass's docstring wins."""
     import ast
     import textwrap
 
+    docs: dict[str, str] = {}
+    for base in reversed(cls.__mro__[1:]):
+        if base is not object:
+            docs.update(field_docstrings(base))
     try:
         tree = ast.parse(textwrap.dedent(inspect.getsource(cls)))
     except (OSError, TypeError, SyntaxError):
-        return {}
+        return docs
     body = tree.body[0].body if tree.body and isinstance(tree.body[0], ast.ClassDef) else []
-    docs = {}
     for node, after in zip(body, body[1:], strict=False):
         if (
             isinstance(node, ast.AnnAssign)
