@@ -34,6 +34,7 @@ depth-first search every episode and the same search followed by the shortest pa
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import time
 from pathlib import Path
 
@@ -70,8 +71,7 @@ from jaxrl.meta.judge import (  # noqa: E402
     goal_scores,
     judge_claims,
 )
-from jaxrl.meta.rl2 import make_rl2_train  # noqa: E402
-from jaxrl.ppo import PPOConfig  # noqa: E402
+from jaxrl.meta.rl2 import RL2Config, make_train  # noqa: E402
 from jaxrl.report import git_revision, write_rows  # noqa: E402
 from jaxrl.stats import bootstrap_ci, bootstrap_curve_ci  # noqa: E402
 
@@ -85,19 +85,19 @@ def is_bandit(env_name: str) -> bool:
     return env_name.startswith("StructuredBandit")
 
 
-def condition_config(env_name: str, spec: dict, sweep: dict, size: dict, structure: str) -> PPOConfig:
+def condition_config(env_name: str, spec: dict, sweep: dict, size: dict, structure: str) -> RL2Config:
     env_kwargs = dict(spec["env_kwargs"])
     if structure == "off":
         env_kwargs.update(spec["structure_off"])
     base = {k: tuple(v) if isinstance(v, list) else v for k, v in sweep["base"].items()}
-    return PPOConfig(env=env_name, env_kwargs=env_kwargs, **base, **size[env_name])
+    return RL2Config(env=env_name, env_kwargs=env_kwargs, **base, **size[env_name])
 
 
-def train_condition(config: PPOConfig, memory: str, gammas: list[float], seeds: int, seed: int):
+def train_condition(config: RL2Config, memory: str, gammas: list[float], seeds: int, seed: int):
     """Every (horizon, seed) of one structure x memory cell as one vmapped program; returns the trainer,
     the final parameters ``[H * S, ...]`` (horizon-major) and the training return per chunk."""
-    trainer = make_rl2_train(config, memory=memory, objective="greedy",
-                             updates_per_chunk=max(1, config.num_updates // CHUNKS))
+    trainer = make_train(dataclasses.replace(config, memory=memory, objective="greedy"),
+                         updates_per_chunk=max(1, config.num_updates // CHUNKS))
     runs = len(gammas) * seeds
     gamma = jnp.repeat(jnp.asarray(gammas, jnp.float32), seeds)
     hparams = jax.tree.map(lambda x: jnp.broadcast_to(x, (runs,)), config.hyperparams())

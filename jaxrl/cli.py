@@ -1,4 +1,4 @@
-"""The command line: ``jaxrl train ppo ...``, ``jaxrl eval --run DIR``, ``jaxrl sweep FILE``,
+"""The command line: ``jaxrl train {ppo,rl2,barfi} ...``, ``jaxrl eval --run DIR``, ``jaxrl sweep FILE``,
 ``jaxrl report DIR``, ``jaxrl list envs|bonuses``. Each subcommand is a tyro CLI over its dataclasses
 (or function), with a one-line help per option; booleans are ``--flag/--no-flag``."""
 
@@ -13,13 +13,24 @@ from pathlib import Path
 
 import tyro
 
+from jaxrl import algorithms
 from jaxrl.checkpoints import CheckpointError
 from jaxrl.ppo import PPOConfig
-from jaxrl.run import RunConfig, TrainingError, config_from_dict, load_run_record, train_run
+from jaxrl.run import (
+    RunConfig,
+    TrainingError,
+    algorithm_of_record,
+    config_from_dict,
+    load_run_config,
+    load_run_record,
+    train_run,
+)
 
 USAGE = """usage: jaxrl {train,eval,sweep,report,list} ...
 
   jaxrl train ppo --env CartPole-v1 --total-timesteps 500000 --num-seeds 4 --out runs/cartpole
+  jaxrl train rl2 --env StructuredBandit-K5 --memory trial --objective greedy --out runs/bandit
+  jaxrl train barfi --env BARFI-GridWorld --method implicit --heuristic misleading --out runs/barfi
   jaxrl eval --run runs/cartpole [--episodes 32] [--greedy]
   jaxrl sweep sweeps/example_cartpole.yaml [--dry-run] [--backend local|ray]
   jaxrl report runs/example_cartpole
@@ -27,12 +38,22 @@ USAGE = """usage: jaxrl {train,eval,sweep,report,list} ...
 
 Run `jaxrl <command> --help` for the options of a command."""
 
-ALGORITHMS = ("ppo",)
-TRAIN_USAGE = f"""usage: jaxrl train {{{",".join(ALGORITHMS)}}} [OPTIONS]
+DEFAULT_ALGORITHM = "ppo"  # `jaxrl train --env ...` (options without a name) trains PPO
 
-  jaxrl train ppo --env CartPole-v1 --num-seeds 4 --out runs/cartpole
 
-Algorithms: {", ".join(ALGORITHMS)}. Run `jaxrl train ppo --help` for its options."""
+def train_usage() -> str:
+    names = algorithms.registered()
+    lines = [f"usage: jaxrl train {{{','.join(names)}}} [OPTIONS]", ""]
+    lines += [f"  {name:6s} {algorithms.get(name).description}" for name in names]
+    lines += [
+        "",
+        "  jaxrl train ppo --env CartPole-v1 --num-seeds 4 --out runs/cartpole",
+        "",
+        f"Options without an algorithm's name train {DEFAULT_ALGORITHM}. "
+        "Run `jaxrl train NAME --help` for an algorithm's options.",
+    ]
+    return "\n".join(lines)
+
 LIST_USAGE = """usage: jaxrl list {envs,bonuses}
 
   jaxrl list envs       the environment names envs.make accepts (and its name prefixes)
@@ -43,6 +64,17 @@ LIST_USAGE = """usage: jaxrl list {envs,bonuses}
 class TrainArgs:
     config: PPOConfig = PPOConfig()
     run: RunConfig = RunConfig()
+
+
+def train_args_class(algorithm: algorithms.Algorithm) -> type:
+    """`TrainArgs` with the algorithm's config class in place of PPO's."""
+    if algorithm.config_cls is PPOConfig:
+        return TrainArgs
+    fields = [
+        ("config", algorithm.config_cls, dataclasses.field(default=algorithm.config_cls())),
+        ("run", RunConfig, dataclasses.field(default=RunConfig())),
+    ]
+    return dataclasses.make_dataclass(f"Train{algorithm.config_cls.__name__}Args", fields, frozen=True)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -117,42 +149,53 @@ def _os_error(err: OSError) -> str:
     return f"cannot write {err.filename or 'a file'}: {err.strerror or err}"
 
 
-TRAIN_DESCRIPTION = "Train PPO: --num-seeds seeds of one configuration as one compiled program."
+TRAIN_DESCRIPTION = "Train {name}: --num-seeds seeds of one configuration as one compiled program. {description}"
 
 # Saved RunConfig fields a resume takes from config.json when not given (progress is not one of them).
 RESUMED_RUN_FIELDS = ("num_seeds", "seed", "log_every", "checkpoint_every", "tensorboard", "devices")
 
 
-def _train_args(argv: list[str]) -> TrainArgs:
-    """Parse `jaxrl train ppo` options. On ``--resume`` the options not given come from the run's
+def _train_args(algorithm: algorithms.Algorithm, argv: list[str]) -> TrainArgs:
+    """Parse `jaxrl train NAME` options. On ``--resume`` the options not given come from the run's
     ``config.json`` (not from the defaults), so that a resume continues the run it names."""
-    config = (tyro.conf.OmitArgPrefixes,)
-    args = tyro.cli(TrainArgs, args=argv, prog="jaxrl train ppo", description=TRAIN_DESCRIPTION, config=config)
+    args_cls = train_args_class(algorithm)
+    cli = dict(
+        args=argv,
+        prog=f"jaxrl train {algorithm.name}",
+        description=TRAIN_DESCRIPTION.format(name=algorithm.name, description=algorithm.description),
+        config=(tyro.conf.OmitArgPrefixes,),
+    )
+    args = tyro.cli(args_cls, **cli)
     if not args.run.resume or not (Path(args.run.out) / "config.json").is_file():
         return args
     record = load_run_record(Path(args.run.out))
+    saved = algorithm_of_record(record)
+    if saved.name != algorithm.name:
+        raise ValueError(f"cannot resume {args.run.out} with {algorithm.name}: it is a {saved.name} run")
     saved_run = {k: v for k, v in record.get("run", {}).items() if k in RESUMED_RUN_FIELDS}
     try:
-        defaults = TrainArgs(
-            config_from_dict(record["config"]), dataclasses.replace(RunConfig(**saved_run), resume=True)
+        defaults = args_cls(
+            config_from_dict(record["config"], algorithm.config_cls),
+            dataclasses.replace(RunConfig(**saved_run), resume=True),
         )
     except (TypeError, ValueError) as err:
         raise ValueError(f"{Path(args.run.out) / 'config.json'}: {err}") from None
-    return tyro.cli(
-        TrainArgs, args=argv, prog="jaxrl train ppo", description=TRAIN_DESCRIPTION, config=config, default=defaults
-    )
+    return tyro.cli(args_cls, **cli, default=defaults)
 
 
 def train_main(argv: list[str]) -> int:
     if argv and argv[0] in ("-h", "--help"):
-        print(TRAIN_USAGE)
+        print(train_usage())
         return 0
-    if not argv or argv[0] not in ALGORITHMS:
-        return _fail(
-            f"`jaxrl train` needs an algorithm: one of {', '.join(ALGORITHMS)}, e.g. `jaxrl train ppo`"
-        )
+    if argv and argv[0].startswith("-"):
+        argv = [DEFAULT_ALGORITHM, *argv]
+    if not argv or argv[0] not in algorithms.registered():
+        names = ", ".join(algorithms.registered())
+        given = f" (got {argv[0]!r})" if argv else ""
+        return _fail(f"`jaxrl train` needs an algorithm: one of {names}{given}, e.g. `jaxrl train ppo`")
+    algorithm = algorithms.get(argv[0])
     try:
-        args = _train_args(upgrade_bool_flags(argv[1:], bool_flags(PPOConfig, RunConfig)))
+        args = _train_args(algorithm, upgrade_bool_flags(argv[1:], bool_flags(algorithm.config_cls, RunConfig)))
         outcomes = train_run(args.config, args.run)
     except (ValueError, FileNotFoundError, FileExistsError, TrainingError, ImportError, CheckpointError) as err:
         return _fail(str(err))
@@ -161,10 +204,7 @@ def train_main(argv: list[str]) -> int:
     failed = {k: o.error for k, o in outcomes.items() if o.status != "done"}
     for name, outcome in outcomes.items():
         row = outcome.final_metrics or {}
-        print(
-            f"{name}: {outcome.status}, step {row.get('step')}, "
-            f"episode_return_mean {row.get('episode_return_mean')}"
-        )
+        print(f"{name}: {outcome.status}, step {row.get('step')}, {algorithm.score} {row.get(algorithm.score)}")
     print(f"metrics: {Path(args.run.out) / 'metrics.jsonl'}")
     if failed:
         return _fail(f"{len(failed)} trial(s) failed: {failed}")
@@ -176,9 +216,6 @@ def eval_main(argv: list[str]) -> int:
     import numpy as np
 
     from jaxrl.checkpoints import restore_policy
-    from jaxrl.evaluate import evaluate_policy
-    from jaxrl.ppo import make_train
-    from jaxrl.run import load_run_config
 
     args = tyro.cli(
         EvalArgs,
@@ -194,8 +231,11 @@ def eval_main(argv: list[str]) -> int:
     try:
         config = load_run_config(run_dir)
         record = load_run_record(run_dir)
+        algorithm = algorithm_of_record(record)
+        if algorithm.evaluate is None:
+            return _fail(f"{run_dir} is a {algorithm.name} run: `jaxrl eval` has no evaluation for {algorithm.name}")
         num_seeds = len(record.get("trials") or []) or int(record.get("run", {}).get("num_seeds", 1))
-        trainer = make_train(config)
+        trainer = algorithm.make_train(config, 1)
         like = jax.eval_shape(
             jax.vmap(trainer.init_fn),
             jax.numpy.zeros((num_seeds, 2), jax.numpy.uint32),
@@ -209,7 +249,7 @@ def eval_main(argv: list[str]) -> int:
     failed = meta.get("failed") or {}
     all_returns = []
     for i in range(num_seeds):
-        result = evaluate_policy(
+        result = algorithm.evaluate(
             config, jax.tree.map(lambda x: x[i], params), jax.random.PRNGKey(args.seed + i), args.episodes, args.greedy
         )
         returns = result["episode_return"]
@@ -277,16 +317,20 @@ def list_bonuses() -> str:
 
 
 def field_docstrings(cls: type) -> dict[str, str]:
-    """The docstring under each field of a class (the convention tyro reads), by field name."""
+    """The docstring under each field of a class and of its bases (the convention tyro reads), by field
+    name; a subclass's docstring wins."""
     import ast
     import textwrap
 
+    docs: dict[str, str] = {}
+    for base in reversed(cls.__mro__[1:]):
+        if base is not object:
+            docs.update(field_docstrings(base))
     try:
         tree = ast.parse(textwrap.dedent(inspect.getsource(cls)))
     except (OSError, TypeError, SyntaxError):
-        return {}
+        return docs
     body = tree.body[0].body if tree.body and isinstance(tree.body[0], ast.ClassDef) else []
-    docs = {}
     for node, after in zip(body, body[1:], strict=False):
         if (
             isinstance(node, ast.AnnAssign)

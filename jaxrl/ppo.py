@@ -5,9 +5,10 @@
     state, metrics = trainer.update(state)        # one compiled chunk of updates
     state, metrics = trainer.train(jax.random.PRNGKey(0))   # the whole run as one call
 
-Fields named in ``PPOConfig.VMAPPABLE`` are read from a ``HyperParams`` pytree carried in the runner
-state, so ``jax.vmap(trainer.init_fn)(keys, hparams)`` runs many seeds and hyperparameters as one
-program. Every other field is static: it fixes shapes or code paths.
+Fields declared ``vmappable(...)`` (their names are ``PPOConfig.VMAPPABLE``) are read from a
+``HyperParams`` pytree carried in the runner state, so ``jax.vmap(trainer.init_fn)(keys, hparams)`` runs
+many seeds and hyperparameters as one program. Every other field is static: it fixes shapes or code
+paths. PPO is registered as the algorithm ``"ppo"`` (`jaxrl.algorithms`).
 """
 
 from __future__ import annotations
@@ -26,16 +27,20 @@ from jax.flatten_util import ravel_pytree
 
 import envs
 from envs import spaces
+from jaxrl.algorithms import Algorithm, algorithm_config, register, vmappable
+from jaxrl.algorithms.protocol import json_value
 from jaxrl.gae import truncation_aware_gae
 from jaxrl.losses import ppo_loss
 from jaxrl.networks import FeedForwardActorCritic, RecurrentActorCritic, default_head, describe_observation
 from jaxrl.rollout import RolloutState, bootstrap_values, collect_rollout, summarize_episodes
 
 
-@dataclasses.dataclass(frozen=True)
-class PPOConfig:
-    """PPO hyperparameters. Defaults are the classic CartPole setting (PureJaxRL / CleanRL). Fields
-    marked [vmappable] may differ between the trials of one compiled program; the others are static."""
+@algorithm_config
+class PPOBase:
+    """The fields of PPO's optimisation and networks, shared by the algorithms built on PPO's machinery
+    (`jaxrl.meta.rl2.RL2Config`). Defaults are the classic CartPole setting (PureJaxRL / CleanRL).
+    Fields declared ``vmappable(...)`` may differ between the trials of one compiled program; the
+    others are static."""
 
     env: str = "CartPole-v1"
     """Environment name: see `jaxrl list envs` (also gymnax:<id> and minihack:<id>)."""
@@ -51,38 +56,50 @@ class PPOConfig:
     """Passes over each batch."""
     num_minibatches: int = 4
     """Minibatches per epoch."""
-    # vmappable
-    learning_rate: float = 2.5e-4
+    learning_rate: float = vmappable(2.5e-4)
     """Adam learning rate [vmappable]."""
-    ent_coef: float = 0.01
+    ent_coef: float = vmappable(0.01)
     """Entropy bonus coefficient [vmappable]."""
-    vf_coef: float = 0.5
+    vf_coef: float = vmappable(0.5)
     """Value loss coefficient [vmappable]."""
-    clip_eps: float = 0.2
+    clip_eps: float = vmappable(0.2)
     """PPO clipping range for the ratio (and the value, with clip_value_loss) [vmappable]."""
-    gamma: float = 0.99
+    gamma: float = vmappable(0.99)
     """Discount factor [vmappable]."""
-    gae_lambda: float = 0.95
+    gae_lambda: float = vmappable(0.95)
     """GAE lambda [vmappable]."""
-    max_grad_norm: float = 0.5
+    max_grad_norm: float = vmappable(0.5)
     """Global gradient-norm clipping [vmappable]."""
-    bonus_coef: float = 0.0
-    """Weight of the (normalised) exploration bonus added to the reward [vmappable]."""
-    # static
     anneal_lr: bool = True
     """Decay the learning rate linearly to 0 over the run."""
     normalize_advantages: bool = True
     """Normalise advantages per minibatch."""
     clip_value_loss: bool = True
     """Clip the value loss around the old values, as PPO2 does."""
-    network: Literal["mlp", "gru"] = "mlp"
-    """Feed-forward actor-critic or a GRU (recurrent) one."""
     hidden_sizes: tuple[int, ...] = (64, 64)
     """Widths of the actor's and critic's hidden layers (gru: the first is the layer before the GRU)."""
     activation: Literal["tanh", "relu", "gelu"] = "tanh"
     """Activation of the hidden layers."""
     gru_size: int = 128
-    """GRU state size (network gru)."""
+    """GRU state size (recurrent network)."""
+
+    @property
+    def batch_size(self) -> int:
+        return self.num_envs * self.num_steps
+
+    @property
+    def num_updates(self) -> int:
+        return self.total_timesteps // self.batch_size
+
+
+@algorithm_config
+class PPOConfig(PPOBase):
+    """PPO hyperparameters: `PPOBase`'s, the network's kind and the exploration bonus."""
+
+    bonus_coef: float = vmappable(0.0)
+    """Weight of the (normalised) exploration bonus added to the reward [vmappable]."""
+    network: Literal["mlp", "gru"] = "mlp"
+    """Feed-forward actor-critic or a GRU (recurrent) one."""
     action_head: Literal["auto", "categorical", "gaussian", "beta"] = "auto"
     """Action distribution; auto: categorical for Discrete, gaussian for Box actions."""
     obs_keys: tuple[str, ...] = ()
@@ -93,27 +110,6 @@ class PPOConfig:
     """Options of the bonus, as KEY VALUE pairs (e.g. key position); `jaxrl list bonuses` lists them."""
     normalize_bonus: bool = True
     """Divide the bonus by a running estimate of its standard deviation."""
-
-    VMAPPABLE = frozenset(
-        {
-            "learning_rate",
-            "ent_coef",
-            "vf_coef",
-            "clip_eps",
-            "gamma",
-            "gae_lambda",
-            "max_grad_norm",
-            "bonus_coef",
-        }
-    )
-
-    @property
-    def batch_size(self) -> int:
-        return self.num_envs * self.num_steps
-
-    @property
-    def num_updates(self) -> int:
-        return self.total_timesteps // self.batch_size
 
     def validate(self) -> None:
         """Refuse impossible settings with a message that names the field."""
@@ -156,25 +152,9 @@ class PPOConfig:
         if not self.hidden_sizes:
             raise ValueError("hidden_sizes needs at least one layer")
 
-    def hyperparams(self, **overrides: float) -> HyperParams:
-        """The vmappable fields as a pytree of float32 scalars, with optional overrides."""
-        unknown = set(overrides) - self.VMAPPABLE
-        if unknown:
-            raise ValueError(f"{sorted(unknown)} are not vmappable; vmappable: {sorted(self.VMAPPABLE)}")
-        values = {name: overrides.get(name, getattr(self, name)) for name in self.VMAPPABLE}
-        return HyperParams(**{k: jnp.asarray(v, jnp.float32) for k, v in values.items()})
 
 
-@struct.dataclass
-class HyperParams:
-    learning_rate: jax.Array
-    ent_coef: jax.Array
-    vf_coef: jax.Array
-    clip_eps: jax.Array
-    gamma: jax.Array
-    gae_lambda: jax.Array
-    max_grad_norm: jax.Array
-    bonus_coef: jax.Array
+HyperParams = PPOConfig.HyperParams  # the pytree of PPOConfig.VMAPPABLE (float32 leaves)
 
 
 @struct.dataclass
@@ -208,6 +188,10 @@ class Trainer:
     @property
     def num_chunks(self) -> int:
         return len(self.chunk_lengths)
+
+    @property
+    def steps_per_update(self) -> int:
+        return self.config.batch_size
 
     def init(self, key: jax.Array, hparams: HyperParams | None = None) -> RunnerState:
         return jax.jit(self.init_fn)(key, hparams if hparams is not None else self.config.hyperparams())
@@ -473,3 +457,36 @@ def episode_means(metrics: dict) -> dict:
         "episode_length_mean": nan_if_none(metrics["episode_length_sum"]),
         "success_rate": nan_if_none(metrics["success_sum"]),
     }
+
+
+def metric_rows(metrics: dict) -> list[dict[str, Any]]:
+    """A chunk's metrics (leading axis the trials) as one row per trial: the per-episode means, the
+    number of episodes, then every other metric (the sums are left out: the means stand for them)."""
+    means = jax.device_get(episode_means(metrics))
+    rest = [k for k in metrics if k not in means and not k.endswith("_sum") and k not in ("update", "episodes")]
+    rows = []
+    for i in range(len(metrics["episodes"])):
+        row = {k: json_value(v[i]) for k, v in means.items()}
+        row["episodes"] = int(metrics["episodes"][i])
+        row.update({k: json_value(metrics[k][i]) for k in rest})
+        rows.append(row)
+    return rows
+
+
+def evaluate(config: PPOConfig, params: Any, key: jax.Array, num_episodes: int, greedy: bool) -> dict:
+    from jaxrl.evaluate import evaluate_policy
+
+    return evaluate_policy(config, params, key, num_episodes, greedy)
+
+
+ALGORITHM = register(
+    Algorithm(
+        name="ppo",
+        config_cls=PPOConfig,
+        make_train=lambda config, updates_per_chunk=1: make_train(config, updates_per_chunk),
+        metric_rows=metric_rows,
+        finite_leaves=lambda state: state.params,
+        description="Proximal policy optimisation, feed-forward or recurrent, with optional exploration bonuses.",
+        evaluate=evaluate,
+    )
+)

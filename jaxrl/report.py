@@ -70,6 +70,7 @@ class TrialRecord:
     error: str | None
     config: dict[str, Any]  # the resolved config with the trial's overrides (empty if no config.json)
     rows: list[dict[str, Any]]
+    algorithm: str = "ppo"  # config.json's algorithm (folders written before the key: ppo)
 
 
 @dataclasses.dataclass
@@ -127,7 +128,8 @@ def load_trials(root: str | Path) -> list[TrialRecord]:
             if status_file is not None:
                 status = (status_file.get("trials") or {}).get(trial, status_file.get("status", "unfinished"))
                 error = status_file.get("error") if status == "failed" else None
-            records.append(TrialRecord(label, trial, seed, status, error, config, rows))
+            algorithm = record.get("algorithm", "ppo")
+            records.append(TrialRecord(label, trial, seed, status, error, config, rows, algorithm))
     return records
 
 
@@ -314,10 +316,22 @@ class ReportFiles:
     summaries: list[ConfigSummary]
 
 
+def default_metric(records: Sequence[TrialRecord]) -> str:
+    """The score of the algorithm the trials were trained with (`jaxrl.algorithms`: PPO and RL-squared
+    ``episode_return_mean``, BARFI ``primary_return``); trials of algorithms with different scores need
+    ``--metric``."""
+    from jaxrl import algorithms
+
+    scores = {algorithms.get(name).score for name in {r.algorithm for r in records}}
+    if len(scores) > 1:
+        raise ValueError(f"the trials log different scores ({', '.join(sorted(scores))}): choose one with --metric")
+    return scores.pop()
+
+
 def write_report(
     root: str | Path,
     out: str | Path | None = None,
-    metric: str = "episode_return_mean",
+    metric: str | None = None,
     last_fraction: float = 0.1,
     confidence: float = 0.95,
     reps: int = 2000,
@@ -330,6 +344,7 @@ def write_report(
     records = load_trials(root)
     if not records:
         raise FileNotFoundError(f"no metrics.jsonl under {root}")
+    metric = metric or default_metric(records)
     if not any(metric in r for t in records for r in t.rows):
         known = sorted({k for t in records for r in t.rows for k in r})
         raise ValueError(f"no row logs the metric {metric!r}; logged: {', '.join(known)}")
@@ -348,7 +363,7 @@ def write_report(
 
 def report(
     path: tyro.conf.Positional[Path],
-    metric: str = "episode_return_mean",
+    metric: str | None = None,
     last_fraction: float = 0.1,
     confidence: float = 0.95,
     reps: int = 2000,
@@ -359,7 +374,8 @@ def report(
 
     Args:
         path: the runs folder, e.g. runs/example_cartpole.
-        metric: the metrics.jsonl field to aggregate.
+        metric: the metrics.jsonl field to aggregate (default: the algorithm's score, e.g.
+            episode_return_mean for ppo and rl2, primary_return for barfi).
         last_fraction: a trial's final score is the mean over this last fraction of its logged rows.
         confidence: size of the bootstrap confidence intervals.
         reps: bootstrap replicates.

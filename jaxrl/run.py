@@ -3,7 +3,8 @@
 
 A *trial* is a seed plus overrides of vmappable hyperparameters. ``run_trials`` runs a group of trials
 that share every static field; `jaxrl train` calls it with one trial per seed, and sweeps call it once
-per group.
+per group. It works for every registered algorithm (`jaxrl.algorithms`): the type of the config picks
+the algorithm, whose ``make_train`` gives the programs and whose ``metric_rows`` the metrics rows.
 """
 
 from __future__ import annotations
@@ -14,10 +15,10 @@ import functools
 import hashlib
 import itertools
 import json
-import math
 import os
 import shutil
 import time
+import typing
 from pathlib import Path
 from typing import Any
 
@@ -26,9 +27,10 @@ import jax.numpy as jnp
 import numpy as np
 from tqdm.auto import tqdm
 
+from jaxrl.algorithms import Algorithm, for_config
+from jaxrl.algorithms import get as get_algorithm
 from jaxrl.checkpoints import Checkpointer, CheckpointError, restore_latest
 from jaxrl.loggers import check_loggers_installed, close_loggers, open_trial_loggers
-from jaxrl.ppo import PPOConfig, episode_means, make_train
 from jaxrl.run_folder import (
     CONFIG_FILE,
     METRICS_FILE,
@@ -116,14 +118,16 @@ class TrainingError(RuntimeError):
     """Raised when every trial of a run failed (for example NaN in a loss)."""
 
 
-def config_to_dict(config: PPOConfig) -> dict[str, Any]:
+def config_to_dict(config: Any) -> dict[str, Any]:
     return dataclasses.asdict(config)
 
 
-def config_from_dict(data: dict[str, Any]) -> PPOConfig:
+def config_from_dict(data: dict[str, Any], config_cls: type | None = None) -> Any:
+    """A config from its ``dataclasses.asdict`` form (values coerced to the fields' types);
+    ``config_cls`` defaults to PPO's."""
     from jaxrl import config_io
 
-    return config_io.config_from_dict(PPOConfig, data)
+    return config_io.config_from_dict(config_cls or get_algorithm("ppo").config_cls, data)
 
 
 def load_run_record(run_dir: Path) -> dict[str, Any]:
@@ -138,17 +142,17 @@ def load_run_record(run_dir: Path) -> dict[str, Any]:
     return record
 
 
-def load_run_config(run_dir: Path) -> PPOConfig:
+def algorithm_of_record(record: dict[str, Any]) -> Algorithm:
+    """The algorithm a ``config.json`` record was written by (``ppo`` for folders older than the key)."""
+    return get_algorithm(record.get("algorithm", "ppo"))
+
+
+def load_run_config(run_dir: Path) -> Any:
     record = load_run_record(run_dir)
     try:
-        return config_from_dict(record["config"])
+        return config_from_dict(record["config"], algorithm_of_record(record).config_cls)
     except (TypeError, ValueError) as err:
         raise RunFolderError(f"{Path(run_dir) / CONFIG_FILE}: {err}") from None
-
-
-def _json_value(x: Any) -> Any:
-    x = float(x) if np.ndim(x) == 0 else np.asarray(x).tolist()
-    return None if isinstance(x, float) and not math.isfinite(x) else x
 
 
 def _plain(x: Any) -> Any:
@@ -166,11 +170,12 @@ def _group_dir(trials: list[TrialSpec]) -> Path:
     return Path(os.path.commonpath(dirs)) / f".group-{hashlib.sha1(names.encode()).hexdigest()[:10]}"
 
 
-def _folder_record(config: PPOConfig, trials: list[TrialSpec], run: RunConfig) -> dict[str, Any]:
+def _folder_record(config: Any, trials: list[TrialSpec], run: RunConfig) -> dict[str, Any]:
     """What ``config.json`` holds for a folder with these trials (the first one's seed, overrides and
     name also at the top level, as a sweep's one-trial folders are read)."""
     return _plain(
         {
+            "algorithm": for_config(config).name,
             "config": config_to_dict(config),
             "seed": trials[0].seed,
             "overrides": trials[0].overrides,
@@ -185,6 +190,8 @@ def resume_differences(saved: dict[str, Any], wanted: dict[str, Any]) -> list[st
     """The settings that differ between a saved ``config.json`` record and the one a resume would
     write, as ``"name (saved X, given Y)"``: config fields, the trials, and RESULT_RUN_FIELDS."""
     diffs = []
+    if saved.get("algorithm", "ppo") != wanted.get("algorithm", "ppo"):
+        diffs.append(f"algorithm (saved {saved.get('algorithm', 'ppo')!r}, given {wanted.get('algorithm')!r})")
     saved_config, wanted_config = saved.get("config", {}), wanted["config"]
     for key in sorted(set(saved_config) | set(wanted_config)):
         if saved_config.get(key) != wanted_config.get(key):
@@ -206,7 +213,7 @@ def _folders(trials: list[TrialSpec]) -> dict[Path, list[TrialSpec]]:
     return folders
 
 
-def check_run_folders(config: PPOConfig, trials: list[TrialSpec], run: RunConfig) -> None:
+def check_run_folders(config: Any, trials: list[TrialSpec], run: RunConfig) -> None:
     """Refuse, before anything is written, to overwrite a run (without ``overwrite``) or to resume one
     with settings that change its results. Raises FileExistsError or ValueError naming the folder."""
     for folder, folder_trials in _folders(trials).items():
@@ -277,15 +284,16 @@ _PROGRAM_CACHE: collections.OrderedDict[tuple, tuple[Any, dict]] = collections.O
 _PROGRAM_CACHE_SIZE = 8
 
 
-def _programs_for(config: PPOConfig, updates_per_chunk: int) -> tuple[Any, dict]:
+def _programs_for(algorithm: Algorithm, config: Any, updates_per_chunk: int) -> tuple[Any, dict]:
     """The trainer and its compiled programs for a configuration, kept for the process's later runs
     of the same configuration (a resume, a repeated run, sweep groups split by size), so that they
     do not compile again. Least recently used entries are dropped."""
-    key = (make_train, json.dumps(config_to_dict(config), sort_keys=True, default=str), updates_per_chunk)
+    config_key = json.dumps(config_to_dict(config), sort_keys=True, default=str)
+    key = (algorithm.name, algorithm.make_train, config_key, updates_per_chunk)
     if key in _PROGRAM_CACHE:
         _PROGRAM_CACHE.move_to_end(key)
     else:
-        _PROGRAM_CACHE[key] = (make_train(config, updates_per_chunk=updates_per_chunk), {})
+        _PROGRAM_CACHE[key] = (algorithm.make_train(config, updates_per_chunk), {})
         while len(_PROGRAM_CACHE) > _PROGRAM_CACHE_SIZE:
             _PROGRAM_CACHE.popitem(last=False)
     return _PROGRAM_CACHE[key]
@@ -298,13 +306,27 @@ def _finite_per_trial(params: Any) -> jax.Array:
     return functools.reduce(jnp.logical_and, leaves)
 
 
+def _finite_loss(metrics: dict[str, Any]) -> np.ndarray:
+    """Per trial: whether the chunk's ``loss`` is finite (True for algorithms that report none)."""
+    loss = metrics.get("loss")
+    return np.ones(len(metrics["update"]), bool) if loss is None else np.isfinite(loss)
+
+
+def chunk_rows(algorithm: Algorithm, metrics: dict[str, Any]) -> list[dict[str, Any]]:
+    """A chunk's metrics as one row per trial (the algorithm's ``metric_rows``); tests patch this
+    function to stop a run between two chunks."""
+    return algorithm.metric_rows(metrics)
+
+
 @jax.jit
 def _select(mask: jax.Array, a: Any, b: Any) -> Any:
     """Per trial (leading axis): ``a`` where ``mask``, else ``b``."""
     return jax.tree.map(lambda x, y: jnp.where(mask.reshape((-1,) + (1,) * (x.ndim - 1)), x, y), a, b)
 
 
-def _first_non_finite(update, state: Any, num_updates: int, bad: np.ndarray) -> tuple[np.ndarray, Any]:
+def _first_non_finite(
+    update, state: Any, num_updates: int, bad: np.ndarray, finite_leaves: Any
+) -> tuple[np.ndarray, Any]:
     """Replay a chunk one update at a time from ``state`` to find, for each ``bad`` trial, the first
     update whose loss or parameters are not finite. Returns (its number, 0 when the replay did not
     reproduce it) and the state with each bad trial at its last finite update (others unchanged)."""
@@ -313,7 +335,8 @@ def _first_non_finite(update, state: Any, num_updates: int, bad: np.ndarray) -> 
     for _ in range(num_updates):
         nxt, metrics = update(current, 1)
         metrics = jax.device_get(metrics)
-        broken = bad & (first == 0) & ~(np.isfinite(metrics["loss"]) & jax.device_get(_finite_per_trial(nxt.params)))
+        finite = _finite_loss(metrics) & jax.device_get(_finite_per_trial(finite_leaves(nxt)))
+        broken = bad & (first == 0) & ~finite
         if broken.any():
             first[broken] = np.asarray(metrics["update"])[broken]
             kept = _select(broken, current, kept)
@@ -327,8 +350,9 @@ def _failed_record(meta: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return dict(meta.get("failed") or {})
 
 
-def run_trials(config: PPOConfig, trials: list[TrialSpec], run: RunConfig) -> dict[str, TrialOutcome]:
-    """Train every trial of one group as one vmapped, chunked program.
+def run_trials(config: Any, trials: list[TrialSpec], run: RunConfig) -> dict[str, TrialOutcome]:
+    """Train every trial of one group as one vmapped, chunked program of the algorithm whose config
+    ``config`` is (`jaxrl.algorithms.for_config`).
 
     Writes ``config.json``, ``metrics.jsonl`` and ``status.json`` into each trial's ``out_dir`` and
     checkpoints the whole group. With ``run.resume`` an existing checkpoint is continued; the result
@@ -346,11 +370,13 @@ def run_trials(config: PPOConfig, trials: list[TrialSpec], run: RunConfig) -> di
         if trial.overrides:
             dataclasses.replace(config, **trial.overrides).validate()
     check_loggers_installed(run)
+    algorithm = for_config(config)
+    if run.devices != 1 and not hasattr(config, "num_envs"):
+        raise ValueError(f"devices={run.devices}: {algorithm.name} has no environments to shard; use devices=1")
 
-    trainer, programs = _programs_for(config, run.log_every)  # validates the config
-    unused = [
-        t.name for t in trials if config.bonus != "none" and t.overrides.get("bonus_coef", config.bonus_coef) == 0
-    ]
+    trainer, programs = _programs_for(algorithm, config, run.log_every)  # validates the config
+    bonus = getattr(config, "bonus", "none")
+    unused = [t.name for t in trials if bonus != "none" and t.overrides.get("bonus_coef", config.bonus_coef) == 0]
     if unused:
         warn(
             f"bonus {config.bonus!r} is computed but never added to the reward: bonus_coef is 0 "
@@ -387,7 +413,7 @@ def run_trials(config: PPOConfig, trials: list[TrialSpec], run: RunConfig) -> di
             write_json_atomic(folder / CONFIG_FILE, _folder_record(config, folder_trials, run))
 
     state = init(keys, hparams)
-    batch_size = config.batch_size
+    batch_size = trainer.steps_per_update
     chunk_ends = list(itertools.accumulate(trainer.chunk_lengths))  # updates done after each chunk
     outcomes = {t.name: TrialOutcome("done") for t in trials}
     failed: dict[str, dict[str, Any]] = {}  # trial name -> error, first_bad_update, last_finite_update
@@ -406,7 +432,7 @@ def run_trials(config: PPOConfig, trials: list[TrialSpec], run: RunConfig) -> di
             start_chunk = chunk_ends.index(updates) + 1
         else:
             start_chunk = trainer.num_chunks
-        state = _keep_finite_on_resume(state, trials, failed, checkpoint_dir, step)
+        state = _keep_finite_on_resume(state, trials, failed, checkpoint_dir, step, algorithm.finite_leaves)
     alive = np.array([t.name not in failed for t in trials])
     for name, record in failed.items():
         outcomes[name] = TrialOutcome("failed", record["error"])
@@ -425,7 +451,7 @@ def run_trials(config: PPOConfig, trials: list[TrialSpec], run: RunConfig) -> di
 
     chunk_lengths = trainer.chunk_lengths
     progress = tqdm(
-        total=config.num_updates * batch_size,
+        total=sum(chunk_lengths) * batch_size,
         initial=done_updates * batch_size,
         unit="step",
         unit_scale=True,
@@ -446,11 +472,11 @@ def run_trials(config: PPOConfig, trials: list[TrialSpec], run: RunConfig) -> di
             metrics = jax.device_get(metrics)
             elapsed = time.perf_counter() - chunk_start
             sps = steps_per_chunk * num_trials / max(elapsed, 1e-9)
-            means = jax.device_get(episode_means(metrics))
-            finite = np.isfinite(metrics["loss"]) & jax.device_get(_finite_per_trial(new_state.params))
+            trial_rows = chunk_rows(algorithm, metrics)
+            finite = _finite_loss(metrics) & jax.device_get(_finite_per_trial(algorithm.finite_leaves(new_state)))
             nan_now = alive & ~finite
             if nan_now.any():
-                first, kept = _first_non_finite(update, state, chunk_lengths[chunk], nan_now)
+                first, kept = _first_non_finite(update, state, chunk_lengths[chunk], nan_now, algorithm.finite_leaves)
                 for i in np.flatnonzero(nan_now):
                     bad_update = int(first[i]) if first[i] else None
                     last_good = bad_update - 1 if bad_update else chunk_ends[chunk] - chunk_lengths[chunk]
@@ -487,15 +513,7 @@ def run_trials(config: PPOConfig, trials: list[TrialSpec], run: RunConfig) -> di
                     "trial": trial.name,
                     **trial.overrides,
                 }
-                row.update({k: _json_value(v[i]) for k, v in means.items()})
-                row["episodes"] = int(metrics["episodes"][i])
-                row.update(
-                    {
-                        k: _json_value(metrics[k][i])
-                        for k in metrics
-                        if k not in row and not k.endswith("_sum") and k not in ("update", "episodes")
-                    }
-                )
+                row.update({k: v for k, v in trial_rows[i].items() if k not in row})
                 row.update(sps=sps / num_trials, wall_time=time.perf_counter() - start_time)
                 metrics_files.write(trial.out_dir, row)
                 outcomes[trial.name].final_metrics = row
@@ -510,9 +528,9 @@ def run_trials(config: PPOConfig, trials: list[TrialSpec], run: RunConfig) -> di
             if (chunk + 1) % run.checkpoint_every == 0 or last:
                 checkpointer.save(chunk_ends[chunk] * batch_size, state, run_item(chunk_ends[chunk]))
             progress.update(steps_per_chunk)
-            returns = means["episode_return_mean"][alive]
-            if np.isfinite(returns).any():
-                progress.set_postfix(sps=f"{sps:,.0f}", ret=f"{np.nanmean(returns):.3g}", refresh=False)
+            scores = np.array([r.get(algorithm.score) for r in trial_rows], float)[alive]
+            if np.isfinite(scores).any():
+                progress.set_postfix(sps=f"{sps:,.0f}", ret=f"{np.nanmean(scores):.3g}", refresh=False)
     finally:
         progress.close()
         metrics_files.close()
@@ -526,12 +544,17 @@ def run_trials(config: PPOConfig, trials: list[TrialSpec], run: RunConfig) -> di
 
 
 def _keep_finite_on_resume(
-    state: Any, trials: list[TrialSpec], failed: dict[str, dict[str, Any]], checkpoint_dir: Path, step: int
+    state: Any,
+    trials: list[TrialSpec],
+    failed: dict[str, dict[str, Any]],
+    checkpoint_dir: Path,
+    step: int,
+    finite_leaves: Any,
 ) -> Any:
     """A checkpoint whose parameters are not finite for a trial not yet marked failed (damaged, or
     written by an older version): mark it failed and give it its newest finite parameters from an
     older checkpoint, if one has them."""
-    broken = ~np.asarray(jax.device_get(_finite_per_trial(state.params))) & np.array(
+    broken = ~np.asarray(jax.device_get(_finite_per_trial(finite_leaves(state)))) & np.array(
         [t.name not in failed for t in trials]
     )
     if not broken.any():
@@ -547,7 +570,7 @@ def _keep_finite_on_resume(
             good = (
                 broken
                 & ~np.isin(np.arange(len(trials)), list(found))
-                & np.asarray(jax.device_get(_finite_per_trial(old_state.params)))
+                & np.asarray(jax.device_get(_finite_per_trial(finite_leaves(old_state))))
             )
             state = _select(good, old_state, state)
             found.update({int(i): older for i in np.flatnonzero(good)})
@@ -566,7 +589,7 @@ def _keep_finite_on_resume(
     return state
 
 
-def train_run(config: PPOConfig, run: RunConfig) -> dict[str, TrialOutcome]:
+def train_run(config: Any, run: RunConfig) -> dict[str, TrialOutcome]:
     """`jaxrl train`: ``run.num_seeds`` seeds (``run.seed``, ``run.seed + 1``, ...) in one folder."""
     out = Path(run.out)
     if run.resume and not (out / CONFIG_FILE).is_file():

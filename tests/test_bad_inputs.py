@@ -60,17 +60,17 @@ def killed_run(tmp_path_factory) -> Path:
     import jaxrl.run as run_module
 
     out = tmp_path_factory.mktemp("killed") / "run"
-    original = run_module.episode_means
+    original = run_module.chunk_rows
     calls = {"n": 0}
 
-    def interrupt_at_fifth_chunk(metrics):
+    def interrupt_at_fifth_chunk(*args):
         calls["n"] += 1
         if calls["n"] == 5:
             raise KeyboardInterrupt
-        return original(metrics)
+        return original(*args)
 
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(run_module, "episode_means", interrupt_at_fifth_chunk)
+        patch.setattr(run_module, "chunk_rows", interrupt_at_fifth_chunk)
         with pytest.raises(KeyboardInterrupt):
             train_run(TINY_CONFIG, RunConfig(out=str(out), **TINY_RUN))
     return out

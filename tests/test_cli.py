@@ -12,7 +12,9 @@ import pytest
 import tyro
 
 from jaxrl import cli
+from jaxrl.barfi.train import BarfiConfig
 from jaxrl.bonuses import BONUSES
+from jaxrl.meta.rl2 import RL2Config
 from jaxrl.ppo import PPOConfig
 from jaxrl.run import RunConfig
 
@@ -31,7 +33,9 @@ def _main(argv: list[str]) -> int:
     "argv, expected",
     [
         (["--help"], "jaxrl {train,eval,sweep,report,list}"),
-        (["train", "--help"], "jaxrl train {ppo}"),
+        (["train", "--help"], "jaxrl train {barfi,ppo,rl2}"),
+        (["train", "rl2", "--help"], "--memory"),
+        (["train", "barfi", "--help"], "--heuristic"),
         (["train", "ppo", "--help"], "--learning-rate"),
         (["eval", "--help"], "--greedy, --no-greedy"),
         (["sweep", "--help"], "--dry-run, --no-dry-run"),
@@ -119,7 +123,7 @@ def test_sweep_bool_flags_accept_the_old_spelling():
     assert cli.upgrade_bool_flags(["f.yaml", "--dry-run", "True"], flags) == ["f.yaml", "--dry-run"]
 
 
-@pytest.mark.parametrize("cls", [PPOConfig, RunConfig, cli.EvalArgs, *BONUSES.values()])
+@pytest.mark.parametrize("cls", [PPOConfig, RL2Config, BarfiConfig, RunConfig, cli.EvalArgs, *BONUSES.values()])
 def test_every_option_has_a_help_line(cls):
     fields = [f.name for f in dataclasses.fields(cls) if f.init]
     docs = cli.field_docstrings(cls)

@@ -132,18 +132,18 @@ def test_tensorboard_resume_purges_rows_written_after_the_checkpoint(tmp_path, m
     run = RunConfig(
         out=str(tmp_path / "cut"), num_seeds=2, log_every=1, checkpoint_every=2, progress=False, tensorboard=True
     )
-    original, calls = run_module.episode_means, {"n": 0}
+    original, calls = run_module.chunk_rows, {"n": 0}
 
-    def interrupt_at_fourth_chunk(metrics):
+    def interrupt_at_fourth_chunk(*args):
         calls["n"] += 1
         if calls["n"] == 4:
             raise KeyboardInterrupt
-        return original(metrics)
+        return original(*args)
 
-    monkeypatch.setattr(run_module, "episode_means", interrupt_at_fourth_chunk)
+    monkeypatch.setattr(run_module, "chunk_rows", interrupt_at_fourth_chunk)
     with pytest.raises(KeyboardInterrupt):
         train_run(config, run)
-    monkeypatch.setattr(run_module, "episode_means", original)
+    monkeypatch.setattr(run_module, "chunk_rows", original)
     log_dir = tmp_path / "cut" / "tensorboard" / "seed=0"
     assert [s for s, _ in _scalars(_accumulator(log_dir), "losses/loss")] == [128, 256, 384]
     train_run(config, RunConfig(**{**run.__dict__, "resume": True}))

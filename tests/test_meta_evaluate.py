@@ -15,8 +15,7 @@ from jaxrl.meta.evaluate import (
     goal_trials_metrics,
     rollout_trials,
 )
-from jaxrl.meta.rl2 import make_rl2_train
-from jaxrl.ppo import PPOConfig
+from jaxrl.meta.rl2 import RL2Config, make_train
 
 NUM_TRIALS = 6
 SMALL = dict(num_envs=2, num_minibatches=1, num_steps=8, total_timesteps=16, gru_size=8, hidden_sizes=(16,))
@@ -25,7 +24,7 @@ SMALL = dict(num_envs=2, num_minibatches=1, num_steps=8, total_timesteps=16, gru
 def test_bandit_record_matches_baseline_trials():
     kwargs = {"pulls_per_episode": 3, "num_episodes": 2}
     # feed-forward (memory="none"): the record does not depend on the network, and it compiles faster
-    trainer = make_rl2_train(PPOConfig(env="StructuredBandit-K5", env_kwargs=kwargs, **SMALL), memory="none")
+    trainer = make_train(RL2Config(env="StructuredBandit-K5", env_kwargs=kwargs, memory="none", **SMALL))
     params = trainer.init(jax.random.key(0)).params
     key = jax.random.key(3)
 
@@ -71,7 +70,7 @@ def _means(trial_key: jax.Array, params) -> np.ndarray:
 
 def test_goal_trials_measures_against_numpy():
     kwargs = {"max_episode_steps": 6, "num_episodes": 3}
-    trainer = make_rl2_train(PPOConfig(env="GoalTrials-5x5", env_kwargs=kwargs, **SMALL), memory="trial")
+    trainer = make_train(RL2Config(env="GoalTrials-5x5", env_kwargs=kwargs, memory="trial", **SMALL))
     params = trainer.init(jax.random.key(0)).params
 
     @jax.jit

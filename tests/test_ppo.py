@@ -308,19 +308,19 @@ def test_resume_after_interruption_matches_uninterrupted_run(tmp_path, monkeypat
     run = RunConfig(log_every=1, checkpoint_every=2, progress=False, num_seeds=2)
     train_run(config, RunConfig(**{**run.__dict__, "out": str(tmp_path / "full")}))
 
-    original = run_module.episode_means
+    original = run_module.chunk_rows
     calls = {"n": 0}
 
-    def interrupt_at_fifth_chunk(metrics):
+    def interrupt_at_fifth_chunk(*args):
         calls["n"] += 1
         if calls["n"] == 5:  # chunks 1-4 logged, checkpoint at 4; killed in chunk 5
             raise KeyboardInterrupt
-        return original(metrics)
+        return original(*args)
 
-    monkeypatch.setattr(run_module, "episode_means", interrupt_at_fifth_chunk)
+    monkeypatch.setattr(run_module, "chunk_rows", interrupt_at_fifth_chunk)
     with pytest.raises(KeyboardInterrupt):
         train_run(config, RunConfig(**{**run.__dict__, "out": str(tmp_path / "cut")}))
-    monkeypatch.setattr(run_module, "episode_means", original)
+    monkeypatch.setattr(run_module, "chunk_rows", original)
     assert len(_read(tmp_path / "cut" / "metrics.jsonl")) == 8  # 4 chunks x 2 seeds
     with pytest.raises(FileExistsError, match="--resume"):
         train_run(config, RunConfig(**{**run.__dict__, "out": str(tmp_path / "cut")}))
@@ -345,9 +345,10 @@ def test_resume_needs_a_run_folder(tmp_path):
 def _inject_nan(monkeypatch, after_update, into, only_lr_above=None):
     """Make ``run_trials`` see NaN ``into`` "loss" or "params" once a trial has done ``after_update``
     updates (only trials whose learning rate exceeds ``only_lr_above``, if given)."""
-    import jaxrl.run as run_module
+    import jaxrl.algorithms as algorithms
+    from jaxrl.ppo import ALGORITHM
 
-    original = run_module.make_train
+    original = ALGORITHM.make_train
 
     def make_train_with_nan(config, updates_per_chunk=1):
         trainer = original(config, updates_per_chunk)
@@ -366,7 +367,7 @@ def _inject_nan(monkeypatch, after_update, into, only_lr_above=None):
 
         return dataclasses.replace(trainer, update_fn=update_fn)
 
-    monkeypatch.setattr(run_module, "make_train", make_train_with_nan)
+    monkeypatch.setitem(algorithms._REGISTRY, "ppo", dataclasses.replace(ALGORITHM, make_train=make_train_with_nan))
     return original
 
 

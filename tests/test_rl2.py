@@ -4,7 +4,7 @@ greedy advantages never cross an inner-episode boundary."""
 
 from __future__ import annotations
 
-import inspect
+import dataclasses
 
 import jax
 import jax.numpy as jnp
@@ -12,15 +12,15 @@ import numpy as np
 import pytest
 
 from jaxrl.meta.greedy_gae import greedy_gae
-from jaxrl.meta.rl2 import greedy_advantages, make_rl2_train
-from jaxrl.ppo import PPOConfig, make_train
+from jaxrl.meta.rl2 import RL2Config, greedy_advantages, make_train
 from jaxrl.rollout import bootstrap_values, collect_rollout
 
 PULLS, EPISODES = 3, 2  # trials of 6 pulls
 NUM_STEPS = 14  # a rollout crosses two trial ends and several inner-episode ends
-CONFIG = PPOConfig(
+CONFIG = RL2Config(
     env="StructuredBandit-K5",
-    env_kwargs={"pulls_per_episode": PULLS, "num_episodes": EPISODES},
+    steps_per_episode=PULLS,
+    episodes_per_trial=EPISODES,
     num_envs=2,
     num_steps=NUM_STEPS,
     num_minibatches=1,
@@ -29,7 +29,6 @@ CONFIG = PPOConfig(
     gru_size=8,
     hidden_sizes=(16,),
 )
-HAS_ADVANTAGE_HOOK = "advantage_fn" in inspect.signature(make_train).parameters
 
 
 _ROLLOUTS = {}
@@ -38,7 +37,8 @@ _ROLLOUTS = {}
 def trainer_and_rollout(memory):
     """One trainer and one rollout per memory condition, shared by the tests (compiles are costly)."""
     if memory not in _ROLLOUTS:
-        trainer = make_rl2_train(CONFIG, memory=memory, objective="trial" if memory == "trial" else "greedy")
+        objective = "standard" if memory == "trial" else "greedy"
+        trainer = make_train(dataclasses.replace(CONFIG, memory=memory, objective=objective))
         _ROLLOUTS[memory] = (trainer, *rollout(trainer))
     return _ROLLOUTS[memory]
 
@@ -113,17 +113,30 @@ def test_greedy_advantages_cut_at_inner_episode_ends():
 
 def test_switches_are_validated():
     with pytest.raises(ValueError, match="memory"):
-        make_rl2_train(CONFIG, memory="lstm")
+        make_train(dataclasses.replace(CONFIG, memory="lstm"))
     with pytest.raises(ValueError, match="objective"):
-        make_rl2_train(CONFIG, objective="bayes")
+        make_train(dataclasses.replace(CONFIG, objective="bayes"))
     with pytest.raises(ValueError, match="memory='trial'"):
-        make_rl2_train(CONFIG, memory="none", objective="trial")
+        make_train(dataclasses.replace(CONFIG, memory="none", objective="standard"))
+    with pytest.raises(ValueError, match="steps_per_episode"):
+        make_train(RL2Config(env="CartPole-v1", steps_per_episode=3))
     with pytest.raises(ValueError, match="split_episodes"):  # not a trial environment
-        make_rl2_train(PPOConfig(env="CartPole-v1"), memory="none")
+        make_train(RL2Config(env="CartPole-v1", memory="none"))
 
 
-@pytest.mark.skipif(not HAS_ADVANTAGE_HOOK, reason="jaxrl.ppo.make_train has no advantage_fn hook yet")
+def test_config_is_the_ppo_config_of_its_switches():
+    ppo = CONFIG.ppo_config()
+    assert ppo.network == "gru" and ppo.env_kwargs == {
+        "split_episodes": False, "num_episodes": EPISODES, "pulls_per_episode": PULLS,
+    }
+    assert dataclasses.replace(CONFIG, memory="none").ppo_config().network == "mlp"
+    assert dataclasses.replace(CONFIG, memory="episode").ppo_config().env_kwargs["split_episodes"] is True
+    assert RL2Config.VMAPPABLE == {"learning_rate", "ent_coef", "vf_coef", "clip_eps", "gamma", "gae_lambda",
+                                   "max_grad_norm"}
+    assert ppo.learning_rate == CONFIG.learning_rate and ppo.gamma == CONFIG.gamma
+
+
 def test_greedy_memory_trainer_updates():
-    trainer = make_rl2_train(CONFIG, memory="trial", objective="greedy")
+    trainer = make_train(CONFIG)
     state, metrics = trainer.update(trainer.init(jax.random.key(0)))
     assert np.isfinite(float(metrics["loss"]))

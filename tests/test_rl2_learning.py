@@ -12,12 +12,11 @@ import numpy as np
 import pytest
 
 from jaxrl.meta.evaluate import evaluate_goal_trials, evaluate_seeds
-from jaxrl.meta.rl2 import make_rl2_train
-from jaxrl.ppo import PPOConfig
+from jaxrl.meta.rl2 import RL2Config, make_train
 
 SEEDS = 3
 MAX_STEPS_RATIO = 0.7
-CONFIG = PPOConfig(
+CONFIG = RL2Config(
     env="GoalTrials-5x5",
     env_kwargs={"layout": "maze", "max_episode_steps": 20, "num_episodes": 5},
     total_timesteps=192_000,
@@ -31,12 +30,14 @@ CONFIG = PPOConfig(
     gae_lambda=0.95,
     hidden_sizes=(64, 64),
     gru_size=64,
+    memory="trial",
+    objective="greedy",
 )
 
 
 @pytest.mark.slow
 def test_memory_and_structure_reach_the_goal_faster_in_episode_5():
-    trainer = make_rl2_train(CONFIG, memory="trial", objective="greedy", updates_per_chunk=CONFIG.num_updates)
+    trainer = make_train(CONFIG, updates_per_chunk=CONFIG.num_updates)
     keys = jax.random.split(jax.random.key(0), SEEDS)
     hparams = jax.tree.map(lambda x: jnp.broadcast_to(x, (SEEDS,)), CONFIG.hyperparams())
     state, _ = jax.jit(jax.vmap(trainer.train))(keys, hparams)

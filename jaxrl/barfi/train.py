@@ -30,11 +30,17 @@ leaves, so ``jax.vmap(trainer.train)`` runs seeds x heuristics x methods of one 
     trainer = make_train(BarfiConfig(env="BARFI-GridWorld", outer_gradient="implicit"))
     hyper = method_hyper("implicit", heuristic="good")
     state, metrics = jax.jit(jax.vmap(trainer.train, in_axes=(0, None)))(keys, hyper)
+
+The same run in chunks, as `jaxrl train barfi` drives it (with checkpoints and resume between chunks):
+``trainer.init_fn(key, hyper)`` makes the state and runs the warm-up, and ``trainer.update_fn(state,
+num_updates=n)`` runs ``n`` outer iterations (one outer update and its ``inner_per_outer`` inner
+updates each). `BarfiConfig`'s fields marked ``vmappable`` (the method, the heuristic and the
+learning rates) become the `BarfiHyper` of `BarfiConfig.hyperparams`; BARFI is registered as the
+algorithm ``"barfi"``.
 """
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
@@ -43,8 +49,10 @@ import jax.numpy as jnp
 from flax import struct
 
 import envs
-from envs.barfi import heuristic_index
+from envs.barfi import HEURISTICS, heuristic_index
 from envs.core import select_tree
+from jaxrl.algorithms import Algorithm, algorithm_config, register, vmappable
+from jaxrl.algorithms.protocol import json_value
 from jaxrl.barfi.blend import (
     BlendParams,
     blend_heads,
@@ -82,35 +90,105 @@ def outer_gradient_of(method: str) -> str:
     return {"implicit": "implicit", "first_order": "implicit", "unrolled": "unrolled"}.get(method, "none")
 
 
-@dataclasses.dataclass(frozen=True)
+@struct.dataclass
+class BarfiHyper:
+    """Array-valued settings: any of them may be a vmapped batch axis."""
+
+    heuristic: jax.Array  # index into envs.barfi.HEURISTICS
+    reward_mode: jax.Array  # index into REWARD_MODES
+    neumann_terms: jax.Array  # 0: the first-order outer gradient
+    unrolled: jax.Array = False  # with outer_gradient="switch": the unrolled estimator, else the implicit
+    neumann_alpha: jax.Array = 1e-3
+    actor_lr: jax.Array = 0.005
+    reward_lr: jax.Array = 0.005
+    gamma_lr: jax.Array = 0.005
+    entropy_coef: jax.Array = 0.25
+    gamma_l2: jax.Array = 0.0
+    reward_l2: jax.Array = 0.0
+    # PPO only (ignored by REINFORCE):
+    critic_lr: jax.Array = 0.05  # plain gradient steps on the linear critic's squared error
+    gae_lambda: jax.Array = 0.95
+    ppo_clip: jax.Array = 0.2
+
+
+@algorithm_config
 class BarfiConfig:
-    """Static settings: they fix shapes or the structure of the compiled program."""
+    """BARFI's settings. The unmarked ones are static: they fix shapes or the structure of the compiled
+    program. Those declared ``vmappable(...)`` may differ between the trials of one program; they are
+    the run's `BarfiHyper` (`hyperparams`), which `make_train(config).train` takes as an argument."""
+
+    HyperParams = BarfiHyper
 
     env: str = "BARFI-GridWorld"
-    horizon: int | None = None  # None: the domain's own (50, 500, 2000)
-    schedule: str = "fresh"  # "fresh" | "replay" (the authors' code's; see the module docstring)
-    num_episodes: int = 8  # fresh: episodes per inner update
-    replay_buffer: int = 1000  # replay: episodes kept (FIFO)
-    replay_batch: int = 1  # replay: episodes per inner update, drawn from the buffer
-    episodes_per_outer: int = 3  # replay: fresh on-policy episodes per outer update (delta); v uses them
-    hessian_batch: int = 15  # replay: buffer episodes (not the latest delta) for the Hessian and mixed terms
+    """A BARFI domain: BARFI-GridWorld, BARFI-CartPole or BARFI-MountainCar."""
+    horizon: int | None = None
+    """Episode length; None: the domain's own (50, 500, 2000)."""
+    schedule: str = "fresh"
+    """fresh | replay (the authors' code's; see jaxrl/barfi/train.py)."""
+    num_episodes: int = 8
+    """fresh: episodes per inner update."""
+    replay_buffer: int = 1000
+    """replay: episodes kept (FIFO)."""
+    replay_batch: int = 1
+    """replay: episodes per inner update, drawn from the buffer."""
+    episodes_per_outer: int = 3
+    """replay: fresh on-policy episodes per outer update (delta); v uses them."""
+    hessian_batch: int = 15
+    """replay: buffer episodes (not the latest delta) for the Hessian and mixed terms."""
     warmup_updates: int = 150
+    """Inner updates on the naive sum before the first outer update."""
     outer_updates: int = 20
+    """Outer iterations (one outer update, then inner_per_outer inner updates); an update of `jaxrl train`."""
     inner_per_outer: int = 15
-    # "none" | "implicit" | "unrolled" | "switch": compile both estimators and pick one per run with
-    # BarfiHyper.unrolled, so that every method is a batch axis of one program.
+    """Inner updates per outer iteration."""
     outer_gradient: str = "implicit"
+    """none | implicit | unrolled | switch (compile both estimators and pick one per trial, so that every
+    method is a batch axis of one program)."""
     neumann_max_terms: int = 5
+    """The most Neumann terms the implicit gradient compiles (neumann_terms picks how many run)."""
     unroll_steps: int = 3
+    """Inner steps the unrolled gradient differentiates through."""
     buffer_batches: int = 4
+    """fresh: batches kept for the Hessian and mixed terms."""
     primary_gamma: float = 0.99
-    state_blend: bool = True  # False: the state-independent scalar form (b1 - 1) + r_p + b3 * r_aux
-    inner_learner: str = "reinforce"  # "reinforce" | "ppo"
-    ppo_epochs: int = 4  # PPO only: passes over each batch
-    ppo_minibatches: int = 2  # PPO only: minibatches of whole episodes per pass; divides num_episodes
-    # PPO only: standardise advantages over each batch's steps. Off by default: standardising divides out
-    # the blend's scale, so the outer gradient loses phi_2 (see jaxrl/barfi/ppo.py).
+    """Discount of the primary return."""
+    state_blend: bool = True
+    """False: the state-independent scalar form (b1 - 1) + r_p + b3 * r_aux."""
+    inner_learner: str = "reinforce"
+    """reinforce | ppo."""
+    ppo_epochs: int = 4
+    """PPO only: passes over each batch."""
+    ppo_minibatches: int = 2
+    """PPO only: minibatches of whole episodes per pass; divides num_episodes."""
     ppo_normalise_advantages: bool = False
+    """PPO only: standardise advantages over each batch's steps. Off by default: standardising divides out
+    the blend's scale, so the outer gradient loses phi_2 (see jaxrl/barfi/ppo.py)."""
+    method: str = vmappable("implicit")
+    """primary | naive | shaping | implicit | first_order | unrolled (runs in outer_gradient's program)."""
+    heuristic: str = vmappable("good")
+    """The designer's auxiliary reward: none | good | misleading."""
+    neumann_terms: int = vmappable(5)
+    """Neumann terms of the implicit gradient (first_order: 0)."""
+    neumann_alpha: float = vmappable(1e-3)
+    """Step of the Neumann series."""
+    actor_lr: float = vmappable(0.005)
+    """Inner learner's learning rate."""
+    reward_lr: float = vmappable(0.005)
+    """Learning rate of the blend's reward weights."""
+    gamma_lr: float = vmappable(0.005)
+    """Learning rate of the learned discount."""
+    entropy_coef: float = vmappable(0.25)
+    """Entropy bonus of the inner learner."""
+    gamma_l2: float = vmappable(0.0)
+    """L2 regulariser of the learned discount."""
+    reward_l2: float = vmappable(0.0)
+    """L2 regulariser of the blend."""
+    critic_lr: float = vmappable(0.05)
+    """PPO only: step of the linear critic."""
+    gae_lambda: float = vmappable(0.95)
+    """PPO only: GAE lambda."""
+    ppo_clip: float = vmappable(0.2)
+    """PPO only: clipping range."""
 
     def __post_init__(self) -> None:
         if self.outer_gradient not in OUTER_GRADIENTS:
@@ -147,6 +225,29 @@ class BarfiConfig:
         if self.horizon is not None and self.horizon <= 0:
             raise ValueError(f"horizon must be positive, got {self.horizon}")
 
+    def validate(self) -> None:
+        """What ``__post_init__`` checks, and that the method runs in this program."""
+        self.__post_init__()
+        if self.heuristic not in HEURISTICS:
+            raise ValueError(f"heuristic must be one of {HEURISTICS}, got {self.heuristic!r}")
+        family = outer_gradient_of(self.method)
+        if family != "none" and self.outer_gradient not in (family, "switch"):
+            raise ValueError(
+                f"method={self.method!r} needs outer_gradient={family!r} (or 'switch'), got {self.outer_gradient!r}"
+            )
+        if self.outer_updates < 1:
+            raise ValueError(f"outer_updates must be positive to train in chunks, got {self.outer_updates}")
+
+    def hyperparams(self, **overrides: Any) -> BarfiHyper:
+        """The vmappable fields (with overrides) as a `BarfiHyper`: the method as its reward mode,
+        Neumann terms and estimator switch."""
+        unknown = set(overrides) - self.VMAPPABLE
+        if unknown:
+            raise ValueError(f"{sorted(unknown)} are not vmappable; vmappable: {sorted(self.VMAPPABLE)}")
+        values = {name: overrides.get(name, getattr(self, name)) for name in self.VMAPPABLE}
+        method, heuristic, terms = values.pop("method"), values.pop("heuristic"), values.pop("neumann_terms")
+        return method_hyper(method, heuristic, int(terms), **values)
+
     @property
     def total_inner_updates(self) -> int:
         return self.warmup_updates + self.outer_updates * self.inner_per_outer
@@ -157,27 +258,6 @@ class BarfiConfig:
         if self.schedule == "replay":
             return self.warmup_updates * self.replay_batch + self.outer_updates * self.episodes_per_outer
         return self.total_inner_updates * self.num_episodes
-
-
-@struct.dataclass
-class BarfiHyper:
-    """Array-valued settings: any of them may be a vmapped batch axis."""
-
-    heuristic: jax.Array  # index into envs.barfi.HEURISTICS
-    reward_mode: jax.Array  # index into REWARD_MODES
-    neumann_terms: jax.Array  # 0: the first-order outer gradient
-    unrolled: jax.Array = False  # with outer_gradient="switch": the unrolled estimator, else the implicit
-    neumann_alpha: jax.Array = 1e-3
-    actor_lr: jax.Array = 0.005
-    reward_lr: jax.Array = 0.005
-    gamma_lr: jax.Array = 0.005
-    entropy_coef: jax.Array = 0.25
-    gamma_l2: jax.Array = 0.0
-    reward_l2: jax.Array = 0.0
-    # PPO only (ignored by REINFORCE):
-    critic_lr: jax.Array = 0.05  # plain gradient steps on the linear critic's squared error
-    gae_lambda: jax.Array = 0.95
-    ppo_clip: jax.Array = 0.2
 
 
 def method_hyper(method: str, heuristic: str = "good", neumann_terms: int = 5, **overrides: float) -> BarfiHyper:
@@ -204,14 +284,44 @@ class RunnerState(NamedTuple):
     key: jax.Array
     buffer_head: jax.Array  # replay: the slot the next episode goes to (0 with the fresh schedule)
     buffer_filled: jax.Array  # replay: episodes stored so far, at most replay_buffer
+    outer_idx: jax.Array = None  # outer iterations done (set by init_fn)
+    hyper: BarfiHyper | None = None  # the run's hyperparameters (set by init_fn)
+
+    @property
+    def params(self) -> dict[str, jax.Array] | None:
+        """The policy's parameters, ``{"theta": theta}`` (what a checkpoint keeps as its ``policy`` item)."""
+        return None if self.theta is None else {"theta": self.theta}
+
+    def replace(self, **changes: Any) -> RunnerState:
+        """``_replace`` that also takes ``params`` (``{"theta": ...}`` or None), as `jaxrl.checkpoints`
+        splits a state in two."""
+        if "params" in changes:
+            params = changes.pop("params")
+            changes["theta"] = None if params is None else params["theta"]
+        return self._replace(**changes)
 
 
 class Trainer(NamedTuple):
+    config: BarfiConfig
     init: Callable[[jax.Array], RunnerState]
     train: Callable[[jax.Array, BarfiHyper], tuple[RunnerState, dict[str, jax.Array]]]
+    init_fn: Callable[[jax.Array, BarfiHyper], RunnerState]  # init and the warm-up; pure, vmap it
+    update_fn: Callable[..., tuple[RunnerState, dict[str, jax.Array]]]  # (state, num_updates) -> chunk
+    updates_per_chunk: int
+    steps_per_update: int  # episodes x horizon of one outer iteration (episodes may end sooner)
+
+    @property
+    def chunk_lengths(self) -> list[int]:
+        """Outer iterations in each chunk: full chunks, then the remainder."""
+        full, rest = divmod(self.config.outer_updates, self.updates_per_chunk)
+        return [self.updates_per_chunk] * full + ([rest] if rest else [])
+
+    @property
+    def num_chunks(self) -> int:
+        return len(self.chunk_lengths)
 
 
-def make_train(config: BarfiConfig) -> Trainer:
+def make_train(config: BarfiConfig, updates_per_chunk: int = 1) -> Trainer:
     env_kwargs = {} if config.horizon is None else {"max_steps_in_episode": config.horizon}
     env, base_params = envs.make(config.env, **env_kwargs)
     horizon = int(base_params.max_steps_in_episode)
@@ -459,15 +569,60 @@ def make_train(config: BarfiConfig) -> Trainer:
         # Every inner update of the iteration reports the iteration's fresh episodes.
         return state, jax.tree.map(lambda x: jnp.broadcast_to(x, (config.inner_per_outer,)), metrics)
 
-    def train(key: jax.Array, hyper: BarfiHyper) -> tuple[RunnerState, dict[str, jax.Array]]:
-        """The whole run; metrics are per inner update, shape ``(total_inner_updates,)``."""
-        state = init(key)
+    def warmup(key: jax.Array, hyper: BarfiHyper) -> tuple[RunnerState, dict[str, jax.Array]]:
+        """A fresh state after the warm-up's inner updates, and their metrics."""
+        state = init(key)._replace(outer_idx=jnp.int32(0), hyper=hyper)
         warmup_episodes = config.num_episodes if config.schedule == "fresh" else config.replay_batch
         inner = lambda s, _: fresh_update(s, hyper, warmup_episodes)
-        state, warmup_metrics = jax.lax.scan(inner, state, None, config.warmup_updates)
+        return jax.lax.scan(inner, state, None, config.warmup_updates)
+
+    def outer_iterations(state: RunnerState, num_updates: int) -> tuple[RunnerState, dict[str, jax.Array]]:
+        """``num_updates`` outer iterations; metrics ``(num_updates, inner_per_outer)``."""
         iteration = fresh_outer_iteration if config.schedule == "fresh" else replay_outer_iteration
-        state, main_metrics = jax.lax.scan(lambda s, _: iteration(s, hyper), state, None, config.outer_updates)
+        step = lambda s, _: iteration(s, s.hyper)
+        state, metrics = jax.lax.scan(step, state, None, num_updates)
+        return state._replace(outer_idx=state.outer_idx + num_updates), metrics
+
+    def init_fn(key: jax.Array, hyper: BarfiHyper) -> RunnerState:
+        return warmup(key, hyper)[0]
+
+    def update_fn(state: RunnerState, num_updates: int = updates_per_chunk) -> tuple[RunnerState, dict]:
+        """``num_updates`` outer iterations; metrics averaged over their inner updates."""
+        state, metrics = outer_iterations(state, num_updates)
+        return state, {**jax.tree.map(jnp.mean, metrics), "update": state.outer_idx}
+
+    def train(key: jax.Array, hyper: BarfiHyper) -> tuple[RunnerState, dict[str, jax.Array]]:
+        """The whole run; metrics are per inner update, shape ``(total_inner_updates,)``."""
+        state, warmup_metrics = warmup(key, hyper)
+        state, main_metrics = outer_iterations(state, config.outer_updates)
         metrics = jax.tree.map(lambda w, m: jnp.concatenate([w, m.reshape(-1)]), warmup_metrics, main_metrics)
         return state, metrics
 
-    return Trainer(init=init, train=train)
+    updates_per_chunk = max(1, min(updates_per_chunk, config.outer_updates))
+    fresh_episodes = config.inner_per_outer * config.num_episodes
+    episodes = config.episodes_per_outer if config.schedule == "replay" else fresh_episodes
+    return Trainer(config, init, train, init_fn, update_fn, updates_per_chunk, episodes * horizon)
+
+
+def metric_rows(metrics: dict[str, Any]) -> list[dict[str, Any]]:
+    """A chunk's metrics (leading axis the trials; means over the chunk's inner updates) as rows."""
+    names = [k for k in metrics if k != "update"]
+    return [{k: json_value(metrics[k][i]) for k in names} for i in range(len(metrics["update"]))]
+
+
+def _make_checked_train(config: BarfiConfig, updates_per_chunk: int = 1) -> Trainer:
+    config.validate()
+    return make_train(config, updates_per_chunk)
+
+
+ALGORITHM = register(
+    Algorithm(
+        name="barfi",
+        config_cls=BarfiConfig,
+        make_train=_make_checked_train,
+        metric_rows=metric_rows,
+        finite_leaves=lambda state: (state.theta, state.critic, state.blend),
+        description="BARFI: learn a blend of primary and heuristic rewards, and a discount, by bi-level optimisation.",
+        score="primary_return",
+    )
+)

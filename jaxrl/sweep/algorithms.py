@@ -1,29 +1,25 @@
-"""The config class of a sweep's ``algorithm:``.
+"""The config class and trainer of a sweep's ``algorithm:``, from the algorithm registry.
 
-One function, so that the sweep reaches the algorithms through one door: it knows PPO only until the
-algorithm registry (``jaxrl.algorithms``) lands, and is then pointed at it.
+One door from the sweep to the algorithms (``jaxrl.algorithms``), so a newly registered algorithm is
+sweepable the moment it is registered.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 DEFAULT_ALGORITHM = "ppo"
-KNOWN_ALGORITHMS = ("ppo",)
 
 
 def config_class(name: str) -> type:
-    """The frozen config dataclass of algorithm ``name``; ValueError listing the known ones."""
-    if name == "ppo":
-        from jaxrl.ppo import PPOConfig
+    """The frozen config dataclass of algorithm ``name``; ValueError listing the registered ones."""
+    from jaxrl.algorithms import get
 
-        return PPOConfig
-    raise ValueError(f"unknown algorithm {name!r}; known: {', '.join(KNOWN_ALGORITHMS)}")
+    return get(name).config_cls
 
 
-def make_train(config: object) -> object:
+def make_train(config: Any) -> Any:
     """The trainer of ``config`` (its algorithm's ``make_train``), for reading a trial's checkpoint."""
-    from jaxrl.ppo import PPOConfig
-    from jaxrl.ppo import make_train as make_ppo_train
+    from jaxrl.algorithms import for_config
 
-    if isinstance(config, PPOConfig):
-        return make_ppo_train(config)
-    raise ValueError(f"no trainer known for {type(config).__name__}; known algorithms: {', '.join(KNOWN_ALGORITHMS)}")
+    return for_config(config).make_train(config, 1)
