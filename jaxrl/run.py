@@ -18,7 +18,6 @@ import json
 import os
 import shutil
 import time
-import typing
 from pathlib import Path
 from typing import Any
 

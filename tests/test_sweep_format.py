@@ -180,7 +180,8 @@ def test_a_stopped_sized_sweep_resumes_only_its_unfinished_trials(tmp_path):
 def test_algorithm_defaults_to_ppo_and_an_unknown_one_is_refused_with_the_line():
     assert _plan(SIZED, "quick").algorithm == "ppo"
     assert _plan("algorithm: ppo\n" + SIZED, "quick").base_config.__class__ is PPOConfig
-    with pytest.raises(SweepError, match=r"^study.yaml:1: algorithm: unknown algorithm 'sac'; registered: barfi, ppo, rl2"):
+    unknown = r"^study.yaml:1: algorithm: unknown algorithm 'sac'; registered: barfi, ppo, rl2"
+    with pytest.raises(SweepError, match=unknown):
         _plan("algorithm: sac\n" + SIZED, "quick")
 
 
