@@ -65,19 +65,23 @@ def test_aggregate_and_summary(tmp_path: Path) -> None:
     spec = global_vs_episodic.load_sweep(global_vs_episodic.SWEEP_FILE, "quick")
     global_vs_episodic.write_summary(tmp_path / "summary.md", [entry], spec, "quick", 3.0, "cmd")
     text = (tmp_path / "summary.md").read_text()
-    assert "| MultiRoom-N6-Lava | inf | count | 6 |" in text and "| 0.00 |" in text  # paper's number
+    assert "| MultiRoom-N6-Lava | inf | count |  | 6 |" in text and "| 0.00 |" in text  # paper's number
     assert "Not run here" in text  # the quick size names what the full study adds
 
 
-def fake_programs(monkeypatch: pytest.MonkeyPatch) -> list[tuple[object, list[int]]]:
-    """Replaces training with a stub; returns the list of (config, seeds) it is called with."""
-    calls: list[tuple[object, list[int]]] = []
+def fake_programs(monkeypatch: pytest.MonkeyPatch, success: object = None) -> list[tuple[object, list[int], object]]:
+    """Replaces training with a stub; returns the list of (config, seeds, per-trial coefficients) it is
+    called with. ``success(config, seed, coef)`` sets a trial's final success (0.5 by default)."""
+    calls: list[tuple[object, list[int], object]] = []
 
-    def fake_program(config, seeds, updates_per_chunk, final_fraction, eval_steps=0):  # noqa: ANN001, ANN202
-        calls.append((config, list(seeds)))
+    def fake_program(config, seeds, updates_per_chunk, final_fraction, eval_steps=0, coefs=None):  # noqa: ANN001, ANN202
+        calls.append((config, list(seeds), coefs))
         n = len(seeds)
+        trial_coefs = coefs or [config.bonus_coef] * n
+        rates = [0.5 if success is None else success(config, s, c) for s, c in zip(seeds, trial_coefs, strict=True)]
         return {
-            "success_rate": np.full(n, 0.5), "final_episodes": np.full(n, 10), "episode_return_mean": np.zeros(n),
+            "success_rate": np.array(rates, float),
+            "final_episodes": np.full(n, 10), "episode_return_mean": np.zeros(n),
             "curve_steps": np.array([100]), "curves": np.zeros((n, 1)), "env_steps": 100,
             "compile_s": 1.0, "run_s": 2.0,
         }  # fmt: skip
@@ -93,7 +97,7 @@ def test_resume_runs_only_the_missing_seeds(tmp_path: Path, monkeypatch: pytest.
     global_vs_episodic.main([*argv, "--seeds", "2"])
     global_vs_episodic.main([*argv, "--seeds", "3"])
     global_vs_episodic.main([*argv, "--seeds", "3"])  # nothing left to run
-    assert [seeds for _, seeds in calls] == [[0, 1], [2]]
+    assert [seeds for _, seeds, _ in calls] == [[0, 1], [2]]
     rows = global_vs_episodic.read_rows(tmp_path / "runs.csv")
     assert sorted(int(r["seed"]) for r in rows) == [0, 1, 2]
     assert [r["seeds_in_program"] for r in rows] == ["2", "2", "1"]
@@ -116,7 +120,7 @@ def test_one_results_folder_holds_one_setting(tmp_path: Path, monkeypatch: pytes
     assert len(calls) == 1
     global_vs_episodic.main([*argv, "--seeds", "2", "--bonus-coef", "0.01"])  # same setting: resumes seed 1
     global_vs_episodic.main([*argv, "--seeds", "1", "--fresh"])
-    coefs = [config.bonus_coef for config, _ in calls]
+    coefs = [config.bonus_coef for config, _, _ in calls]
     assert coefs[:2] == [0.01, 0.01] and coefs[2] != 0.01
     assert len(global_vs_episodic.read_rows(tmp_path / "runs.csv")) == 1
 
@@ -154,3 +158,76 @@ def test_minihack_tasks_script_writes_csv(tmp_path: Path) -> None:
     assert "steps/s" in summary and "hours" in summary
     assert "| MultiRoom-N6-Lava | count | 0 |" in summary
     assert (tmp_path / "success.png").stat().st_size > 0
+
+
+def sweep_rows(table: dict[tuple[str, float, int], list[float]]) -> list[dict[str, str]]:
+    """Per-seed rows of a coefficient sweep from ``{(method, coef, |C|): [success per seed]}``."""
+    return [
+        {
+            "study": "S",
+            "method": m,
+            "bonus_coef": str(c),
+            "num_contexts": str(n),
+            "seed": str(i),
+            "success_rate": str(v),
+        }
+        for (m, c, n), values in table.items()
+        for i, v in enumerate(values)
+    ]
+
+
+def test_select_coefficients_rule_with_controls() -> None:
+    select = global_vs_episodic.select_coefficients
+    # Positive control: 0.1 solves both cells, the others do not.
+    picked = select(sweep_rows({
+        ("a", 0.01, 1): [0.5, 0.5], ("a", 0.01, -1): [0.0, 0.0],
+        ("a", 0.1, 1): [1.0, 1.0], ("a", 0.1, -1): [1.0, 0.8],
+        ("a", 1.0, 1): [0.0, 0.0], ("a", 1.0, -1): [0.2, 0.0],
+    }))["a"]  # fmt: skip
+    assert picked["coef"] == 0.1 and picked["decided"] and picked["score"] == pytest.approx(0.95)
+    assert picked["scores"] == pytest.approx({0.01: 0.25, 0.1: 0.95, 1.0: 0.05})
+    # The average over cells decides, not the best single cell; a near-tie goes to the smaller coefficient.
+    picked = select(sweep_rows({
+        ("b", 0.1, 1): [0.6], ("b", 0.1, -1): [0.6], ("b", 1.0, 1): [0.0], ("b", 1.0, -1): [0.9],
+        ("c", 0.01, 1): [0.98], ("c", 0.01, -1): [0.98], ("c", 0.1, 1): [1.0], ("c", 0.1, -1): [1.0],
+        ("d", 0.01, 1): [0.5], ("d", 0.01, -1): [0.5], ("d", 0.1, 1): [1.0], ("d", 0.1, -1): [1.0],
+    }))  # fmt: skip
+    assert (picked["b"]["coef"], picked["c"]["coef"], picked["d"]["coef"]) == (0.1, 0.01, 0.1)
+    # Negative control: nothing works at any coefficient: undecided, the smallest by the tie rule.
+    picked = select(sweep_rows({("e", 1.0, 1): [0.0, 0.0], ("e", 0.1, 1): [0.0, 0.02], ("e", 0.01, 1): [0.0, 0.0]}))
+    assert picked["e"]["coef"] == 0.01 and not picked["e"]["decided"]
+    with pytest.raises(ValueError, match="lacks"):  # a missing cell would bias the average
+        select(sweep_rows({("a", 0.1, 1): [1.0], ("a", 0.1, -1): [1.0], ("a", 1.0, 1): [1.0]}))
+
+
+def test_coef_sweep_runs_every_coefficient_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``--coef-sweep``: one program per (|C|, method) over (coefficient, seed) trials, rows per coefficient,
+    resumable; the summary carries the full table and the selection, and the study's summary repeats it."""
+
+    def success(config, seed, coef):  # noqa: ANN001, ANN202
+        return 1.0 if (config.bonus == "count" and coef == 0.1) else 0.0
+
+    calls = fake_programs(monkeypatch, success)
+    argv = ["--quick", "--out", str(tmp_path), "--compilation-cache", ""]
+    global_vs_episodic.main([*argv, "--coef-sweep"])
+    quick = global_vs_episodic.load_sweep(global_vs_episodic.SWEEP_FILE, "quick")["coef_sweep"]
+    assert len(calls) == len(quick["contexts"]) * len(quick["methods"])
+    for config, seeds, coefs in calls:
+        assert sorted(zip(coefs, seeds, strict=True)) == [(c, 0) for c in quick["coefs"]]
+        assert config.total_timesteps == quick["total_timesteps"]
+    global_vs_episodic.main([*argv, "--coef-sweep"])  # resumes: nothing left
+    assert len(calls) == len(quick["contexts"]) * len(quick["methods"])
+    rows = global_vs_episodic.read_rows(tmp_path / "coef_sweep" / "runs.csv")
+    assert sorted({float(r["bonus_coef"]) for r in rows}) == quick["coefs"]
+    text = (tmp_path / "coef_sweep" / "summary.md").read_text()
+    assert "| count | 0.1 | 1.00 (1.00) | 1.00 (1.00) | 1.00 | **yes** |" in text
+    assert "| episodic_count | 0.01 | 0.00 (0.00) | 0.00 (0.00) | 0.00 | yes (undecided) |" in text
+    with pytest.raises(SystemExit, match="exclude"):
+        global_vs_episodic.main([*argv, "--coef-sweep", "--bonus-coef", "0.1"])
+    # The study: per-method coefficients from bonus_coefs reach the configs; its summary shows the sweep.
+    spec = global_vs_episodic.load_sweep(global_vs_episodic.SWEEP_FILE, "quick")
+    spec["bonus_coefs"] = {"count": 0.01}
+    assert global_vs_episodic.make_config(spec, "MultiRoom-N6-Lava", 1, "count").bonus_coef == 0.01
+    assert global_vs_episodic.make_config(spec, "MultiRoom-N6-Lava", 1, "e3b*count").bonus_coef == 0.1
+    global_vs_episodic.main([*argv, "--methods", "count", "--contexts", "1", "--seeds", "1"])
+    assert "## The intrinsic coefficient per method" in (tmp_path / "summary.md").read_text()
