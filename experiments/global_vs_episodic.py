@@ -403,6 +403,157 @@ def evaluation_lines(rows: list[dict[str, str]], methods: list[str]) -> list[str
 
 
 # --------------------------------------------------------------------------------------------------
+# The levels of a small |C| (issue 15, item 5): which are hard, and why
+
+
+def shortest_path(grid: np.ndarray, start: tuple[int, int]) -> tuple[int, list[tuple[int, int]]]:
+    """Fewest steps from ``start`` (x, y) onto the goal under the engine's movement rules (8 moves; doors
+    never entered or left diagonally; a closed door takes a step to open, then one to enter; lava,
+    walls and rock are never entered; locked doors count as walls), and one such path (cells, start
+    first). ``(-1, [])`` when the goal cannot be reached. Dijkstra over at most H x W cells."""
+    import heapq
+
+    from envs.gridworld import engine
+
+    height, width = grid.shape
+    walkable = {engine.FLOOR, engine.CORRIDOR, engine.DOOR_CLOSED, engine.DOOR_OPEN, engine.DOORWAY}
+    walkable |= {engine.GOAL, engine.STAIR_UP, engine.KEY}
+    doors = {engine.DOOR_CLOSED, engine.DOOR_OPEN}
+    dist = {start: 0}
+    parent: dict[tuple[int, int], tuple[int, int]] = {}
+    queue = [(0, start)]
+    while queue:
+        d, (x, y) = heapq.heappop(queue)
+        if d > dist[(x, y)]:
+            continue
+        if grid[y, x] == engine.GOAL:
+            path = [(x, y)]
+            while path[-1] != start:
+                path.append(parent[path[-1]])
+            return d, path[::-1]
+        for dx, dy in engine.DIRECTIONS.tolist():
+            nx, ny = x + dx, y + dy
+            if not (0 <= nx < width and 0 <= ny < height) or int(grid[ny, nx]) not in walkable:
+                continue
+            if dx and dy and (int(grid[y, x]) in doors or int(grid[ny, nx]) in doors):
+                continue
+            nd = d + (2 if grid[ny, nx] == engine.DOOR_CLOSED else 1)
+            if nd < dist.get((nx, ny), 1 << 30):
+                dist[(nx, ny)], parent[(nx, ny)] = nd, (x, y)
+                heapq.heappush(queue, (nd, (nx, ny)))
+    return -1, []
+
+
+def context_levels(study: str, env_kwargs: dict[str, Any], num_contexts: int, context_seed: int) -> list[dict]:
+    """The ``num_contexts`` fixed levels of a study, by context index: the map (ASCII), the shortest
+    path's length, the lava cells of the level and those next to that path (8-neighbours: one wrong
+    step from it), and the rooms' doors."""
+    from envs.gridworld import engine, render_ascii
+
+    env, params = envs.make(study, **env_kwargs, num_contexts=num_contexts, context_seed=context_seed)
+    keys = jax.random.split(jax.random.PRNGKey(0), 32 * num_contexts)
+    _, states = jax.jit(jax.vmap(env.reset, in_axes=(0, None)))(keys, params)
+    grids, positions, contexts = (np.asarray(x) for x in (states.grid, states.position, states.context))
+    out = []
+    for c in range(num_contexts):
+        where = np.flatnonzero(contexts == c)
+        if where.size == 0:
+            raise RuntimeError(f"{study}: no reset drew context {c} of {num_contexts} in {keys.shape[0]} resets")
+        grid, start = grids[where[0]], tuple(int(v) for v in positions[where[0]])
+        length, path = shortest_path(grid, start)
+        lava = grid == engine.LAVA
+        near = set()
+        for x, y in path:
+            for dx, dy in engine.DIRECTIONS.tolist():
+                if 0 <= y + dy < grid.shape[0] and 0 <= x + dx < grid.shape[1] and lava[y + dy, x + dx]:
+                    near.add((x + dx, y + dy))
+        shown = np.where(grid == engine.DOOR_LOCKED, engine.DOOR_CLOSED, grid)
+        shown[start[1], start[0]] = engine.AGENT
+        out.append(
+            {
+                "context": c,
+                "shortest_path": length,
+                "lava_cells": int(lava.sum()),
+                "lava_next_to_path": len(near),
+                "doors": int(np.isin(grid, [engine.DOOR_CLOSED, engine.DOOR_OPEN, engine.DOOR_LOCKED]).sum()),
+                "ascii": render_ascii(shown),
+            }
+        )
+    return out
+
+
+def level_lines(evaluation: list[dict[str, str]], spec: dict[str, Any], out: Path) -> list[str]:
+    """For each small |C| (at most 10) in ``evaluation``: its levels (`context_levels`) beside their
+    success, and their maps in ``levels_<study>_C<n>.txt``."""
+    settings = sorted({(r["study"], int(r["num_contexts"])) for r in evaluation if 0 < int(r["num_contexts"]) <= 10})
+    if not settings:
+        return []
+    lines = ["## The levels of the small-|C| settings", ""]
+    for study, num_contexts in settings:
+        kwargs = study_env_kwargs(spec, study) if study in spec["studies"] else {}
+        levels = context_levels(study, kwargs, num_contexts, int(spec.get("context_seed", 0)))
+        name = f"levels_{study}_C{num_contexts}.txt"
+        (out / name).write_text(
+            "".join(
+                f"level {lv['context']}: shortest path {lv['shortest_path']} steps, {lv['lava_next_to_path']} lava "
+                f"cells next to it\n{lv['ascii']}\n\n"
+                for lv in levels
+            )
+        )
+        for lv in levels:
+            success = [
+                float(r["success_rate"])
+                for r in evaluation
+                if (r["study"], int(r["num_contexts"])) == (study, num_contexts)
+                and r["context"] == str(lv["context"])
+                and r["success_rate"] != ""
+            ]
+            lines.append(
+                f"- {study}, |C| = {num_contexts}, level {lv['context']}: shortest path {lv['shortest_path']} steps "
+                f"(closed doors count 2), {lv['doors']} doors, {lv['lava_cells']} lava cells of which "
+                f"{lv['lava_next_to_path']} next to that path; evaluated success over all methods and seeds "
+                f"{np.mean(success) if success else float('nan'):.2f} (`{name}`)."
+            )
+    return [*lines, ""]
+
+
+def plot_curves(rows: list[dict[str, str]], path: Path) -> None:
+    """Per-seed success curves (``curves.csv``): one panel per (study, |C|), one line per (method,
+    coefficient, seed)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    if not rows:
+        return
+    panels = sorted({(r["study"], int(r["num_contexts"])) for r in rows}, key=lambda p: (p[0], p[1] < 0, p[1]))
+    fig, axes = plt.subplots(1, len(panels), figsize=(5.5 * len(panels), 4), squeeze=False)
+    for ax, (study, num_contexts) in zip(axes[0], panels, strict=True):
+        lines: dict[tuple[str, str], dict[int, list[tuple[int, float]]]] = {}
+        for r in rows:
+            if (r["study"], int(r["num_contexts"])) == (study, num_contexts):
+                label = (r["method"], r.get("bonus_coef") or "")
+                lines.setdefault(label, {}).setdefault(int(r["seed"]), []).append(
+                    (int(r["env_steps"]), float(r["success_rate"]))
+                )
+        for i, (label, seeds) in enumerate(sorted(lines.items())):
+            for j, points in enumerate(p for _, p in sorted(seeds.items())):
+                xs, ys = zip(*sorted(points), strict=True)
+                name = f"{label[0]} {label[1]}".strip()
+                ax.plot(xs, ys, color=plt.cm.tab10(i % 10), alpha=0.8, label=name if j == 0 else None)
+        ax.set_title(f"{study}, |C| = {context_label(num_contexts)}")
+        ax.set_xlabel("environment steps per seed")
+        ax.set_ylabel("success rate per chunk (each seed a line)")
+        ax.set_ylim(-0.05, 1.05)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7, loc="best")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+# --------------------------------------------------------------------------------------------------
 # Results files
 
 
@@ -584,6 +735,7 @@ def write_summary(
     else:
         lines += ["## What our runs show", "", *findings(summary), ""]
         lines += evaluation_lines(evaluation or [], methods)
+        lines += level_lines(evaluation or [], spec, path.parent)
         sweep_rows = read_rows(path.parent / COEF_SWEEP_DIR / "runs.csv")
         lines += coefficient_lines(sweep_rows, methods, f"{COEF_SWEEP_DIR}/runs.csv")
     path.write_text("\n".join(lines))
@@ -993,6 +1145,7 @@ def main(argv: list[str] | None = None) -> None:
         ]
         + (["--coef-sweep"] if args.coef_sweep else [])
     )
+    plot_curves(read_rows(curves_csv), out / "curves_per_seed.png")
     write_summary(out / "summary.md", summary, spec, size, time.perf_counter() - start, command, read_rows(eval_csv))
     print(f"wrote {runs_csv}, {curves_csv}, {out / 'success_vs_contexts.png'}, {out / 'summary.md'}")
 

@@ -231,3 +231,65 @@ def test_coef_sweep_runs_every_coefficient_once(tmp_path: Path, monkeypatch: pyt
     assert global_vs_episodic.make_config(spec, "MultiRoom-N6-Lava", 1, "e3b*count").bonus_coef == 0.1
     global_vs_episodic.main([*argv, "--methods", "count", "--contexts", "1", "--seeds", "1"])
     assert "## The intrinsic coefficient per method" in (tmp_path / "summary.md").read_text()
+
+
+def test_shortest_path_follows_the_engine_rules() -> None:
+    """Hand-made maps: a closed door costs a step to open, doors are never crossed diagonally, lava and
+    walls block, an unreachable goal gives -1; and the path found is really walked by the environment."""
+    from envs.gridworld import engine
+
+    t = {".": engine.FLOOR, "|": engine.WALL, "+": engine.DOOR_CLOSED, "}": engine.LAVA, ">": engine.GOAL}
+    t |= {"-": engine.DOOR_OPEN}
+
+    def grid(text: str) -> np.ndarray:
+        return np.array([[t[ch] for ch in row] for row in text.split()], np.uint8)
+
+    path = global_vs_episodic.shortest_path
+    assert path(grid("...> ...."), (0, 1))[0] == 3  # diagonal moves
+    assert path(grid(".|.. .+.> .|.."), (0, 0))[0] == 1 + 2 + 2  # down, open + enter (no diagonal), 2 more
+    assert path(grid(".|.. .-.> .|.."), (0, 0))[0] == 1 + 1 + 2
+    assert path(grid(".}>"), (0, 0)) == (-1, [])  # lava is never entered
+    length, cells = path(grid("..}}. .}... ...}>"), (0, 0))
+    assert length == 4 and cells == [(0, 0), (1, 0), (2, 1), (3, 1), (4, 2)]
+
+
+@pytest.mark.slow
+def test_context_levels_paths_are_walked_by_the_environment() -> None:
+    """The study's |C| = 5 levels: the shortest path found on each, stepped through the environment as
+    compass moves (a closed door: the same move twice), ends the episode with the goal's reward."""
+    import jax
+
+    import envs
+    from envs.gridworld import engine
+
+    kwargs = {"area": "25x25", "sight": True}
+    levels = global_vs_episodic.context_levels("MultiRoom-N4-Lava", kwargs, 5, 0)
+    assert [lv["context"] for lv in levels] == list(range(5))
+    assert all(lv["ascii"].count("@") == 1 and lv["ascii"].count(">") == 1 for lv in levels)
+    env, params = envs.make("MultiRoom-N4-Lava", **kwargs, num_contexts=5, context_seed=0)
+    step = jax.jit(env.step)
+    key = jax.random.PRNGKey(1)
+    found = set()
+    while len(found) < 5:
+        key, k = jax.random.split(key)
+        _, state = env.reset(k, params)
+        context = int(state.context)
+        if context in found:
+            continue
+        found.add(context)
+        grid = np.asarray(state.grid)
+        length, cells = global_vs_episodic.shortest_path(grid, tuple(int(v) for v in state.position))
+        assert length == levels[context]["shortest_path"] > 0
+        moves = [
+            engine.DIRECTIONS.tolist().index([b[0] - a[0], b[1] - a[1]]) for a, b in zip(cells, cells[1:], strict=False)
+        ]
+        actions = [
+            m
+            for m, cell in zip(moves, cells[1:], strict=True)
+            for _ in range(2 if grid[cell[1], cell[0]] == engine.DOOR_CLOSED else 1)
+        ]
+        assert len(actions) == length
+        for i, action in enumerate(actions):
+            _, state, reward, terminated, _, _ = step(jax.random.PRNGKey(i), state, action, params)
+            assert bool(terminated) == (i == len(actions) - 1), (context, i)
+        assert float(reward) == 1.0
