@@ -12,7 +12,10 @@ at |C| = infinite (0.00) where the episodic count holds (about 0.87); the produc
 in every setting.
 
     python experiments/global_vs_episodic.py --quick     # a smoke size (see sweeps/global_vs_episodic.yaml)
-    python experiments/global_vs_episodic.py --size medium --out results/global_vs_episodic/medium
+    python experiments/global_vs_episodic.py --size medium --coef-sweep --out results/global_vs_episodic/medium_gru
+        # the coefficient sweep (sweep file: coef_sweep) into medium_gru/coef_sweep/; its selection
+        # (select_coefficients) goes into the size's bonus_coefs, which the study then uses:
+    python experiments/global_vs_episodic.py --size medium --out results/global_vs_episodic/medium_gru
         # CPU-sized: MultiRoom-N4-Lava at every |C|, Corridor-R5, KeyRoom-S10; 9 methods x 5 seeds x 500k steps
     python experiments/global_vs_episodic.py             # the full study (hours; see the summary)
     python experiments/global_vs_episodic.py --studies Corridor-R5 --methods count,e3b --seeds 3
@@ -242,11 +245,16 @@ def evaluate_final(trainer: Any, state: Any, seeds: list[int], num_steps: int) -
         )
         done = batch.stats["episode_done"].astype(bool)
         success = done & (batch.stats["success"] > 0)
-        out = {"episodes": done.sum(), "successes": success.sum()}
+        # How the failures end: terminated without the goal (lava) or cut by the time limit.
+        died = done & ~success & ~batch.truncated
+        timed_out = done & ~success & batch.truncated
+        out = {"episodes": done.sum(), "successes": success.sum(), "died": died.sum(), "timed_out": timed_out.sum()}
         if "context" in info_keys and num_contexts:
             one_hot = batch.stats["context"][..., None] == jnp.arange(num_contexts)
             out["context_episodes"] = (done[..., None] & one_hot).sum((0, 1))
             out["context_successes"] = (success[..., None] & one_hot).sum((0, 1))
+            out["context_died"] = (died[..., None] & one_hot).sum((0, 1))
+            out["context_timed_out"] = (timed_out[..., None] & one_hot).sum((0, 1))
         for flag in EVAL_FLAGS:
             if flag in info_keys:
                 out[flag] = (done & batch.stats[flag]).sum()
@@ -330,6 +338,8 @@ EVAL_FIELDS = (
     "context",
     "episodes",
     "success_rate",
+    "died",
+    "timed_out",
     *EVAL_FLAGS,
 )
 
@@ -346,21 +356,26 @@ def evaluation_rows(common: dict[str, Any], seeds: list[int], evaluation: dict[s
             "context": "all",
             "episodes": episodes,
             "success_rate": f"{evaluation['successes'][i] / max(episodes, 1):.4f}",
+            "died": f"{evaluation['died'][i] / max(episodes, 1):.4f}",
+            "timed_out": f"{evaluation['timed_out'][i] / max(episodes, 1):.4f}",
         }
         for flag in EVAL_FLAGS:
             if flag in evaluation:
                 row[flag] = f"{evaluation[flag][i] / max(episodes, 1):.4f}"
         rows.append(row)
         if "context_episodes" in evaluation:
-            for c, (n, k) in enumerate(
-                zip(evaluation["context_episodes"][i], evaluation["context_successes"][i], strict=True)
-            ):
+            per_context = zip(
+                *(evaluation[f"context_{k}"][i] for k in ("episodes", "successes", "died", "timed_out")), strict=True
+            )
+            for c, (n, k, died, timed_out) in enumerate(per_context):
                 rows.append(
                     {
                         **{key: row[key] for key in ("study", "num_contexts", "method", "seed")},
                         "context": c,
                         "episodes": int(n),
                         "success_rate": f"{k / n:.4f}" if n else "",
+                        "died": f"{died / n:.4f}" if n else "",
+                        "timed_out": f"{timed_out / n:.4f}" if n else "",
                     }
                 )
     return rows
@@ -375,7 +390,8 @@ def evaluation_lines(rows: list[dict[str, str]], methods: list[str]) -> list[str
         "## The final policies, evaluated",
         "",
         "Fresh episodes of the final (stochastic) policy of every seed (`evaluation.csv`). Per context: "
-        "mean success over seeds, and in brackets the seeds whose episodes on that level never succeeded.",
+        "mean success over seeds, and in brackets the seeds whose episodes on that level never succeeded and, "
+        "where recorded, the fraction of episodes that ended in lava or at the time limit.",
         "",
     ]
     groups: dict[tuple[str, int, str], list[dict[str, str]]] = {}
@@ -388,9 +404,14 @@ def evaluation_lines(rows: list[dict[str, str]], methods: list[str]) -> list[str
         if per_context:
             cells = []
             for c in sorted({int(r["context"]) for r in per_context}):
-                values = [float(r["success_rate"]) for r in per_context if int(r["context"]) == c]
+                level = [r for r in per_context if int(r["context"]) == c]
+                values = [float(r["success_rate"]) for r in level]
                 never = sum(v == 0.0 for v in values)
-                cells.append(f"level {c}: {np.mean(values):.2f} ({never}/{len(values)})")
+                ends = ""
+                if all(r.get("died") for r in level):  # older files lack how failures end
+                    died = np.mean([float(r["died"]) for r in level])
+                    ends = f", lava {died:.2f}, time limit {np.mean([float(r['timed_out']) for r in level]):.2f}"
+                cells.append(f"level {c}: {np.mean(values):.2f} ({never}/{len(values)}{ends})")
             lines.append(f"- {study}, |C| = {context_label(num_contexts)}, {method}: " + "; ".join(cells) + ".")
         overall = [r for r in members if r["context"] == "all"]
         flags = [f for f in EVAL_FLAGS if overall and overall[0].get(f)]
@@ -993,6 +1014,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--total-timesteps", type=int, help="override the budget per seed")
     parser.add_argument("--bonus-coef", type=float, help="override the intrinsic coefficient of every method")
     parser.add_argument(
+        "--coefs-from",
+        type=Path,
+        help="a coefficient sweep's runs.csv: each method it swept uses the coefficient select_coefficients picks",
+    )
+    parser.add_argument(
         "--coef-sweep",
         action="store_true",
         help=f"run the size's coef_sweep section (every coefficient per method) into <out>/{COEF_SWEEP_DIR}/",
@@ -1024,6 +1050,12 @@ def main(argv: list[str] | None = None) -> None:
             raise SystemExit("--bonus-coef and --coef-sweep exclude each other (the sweep sets the coefficients)")
         spec["base"] = {**spec["base"], "bonus_coef": args.bonus_coef}
         spec["bonus_coefs"] = {}
+    if args.coefs_from is not None:
+        if args.coef_sweep or args.bonus_coef is not None:
+            raise SystemExit("--coefs-from excludes --coef-sweep and --bonus-coef")
+        selection = select_coefficients(read_rows(args.coefs_from))
+        spec["bonus_coefs"] = {**spec.get("bonus_coefs", {}), **{m: p["coef"] for m, p in selection.items()}}
+        print(f"coefficients from {args.coefs_from}: {spec['bonus_coefs']}")
     if args.coef_sweep:
         spec = coef_sweep_spec(spec)
     studies = spec["studies"]
@@ -1144,6 +1176,7 @@ def main(argv: list[str] | None = None) -> None:
             if flag in ("seeds", "total_timesteps", "bonus_coef") and value is not None
         ]
         + (["--coef-sweep"] if args.coef_sweep else [])
+        + ([f"--coefs-from {args.coefs_from}"] if args.coefs_from else [])
     )
     plot_curves(read_rows(curves_csv), out / "curves_per_seed.png")
     write_summary(out / "summary.md", summary, spec, size, time.perf_counter() - start, command, read_rows(eval_csv))

@@ -229,8 +229,12 @@ def test_coef_sweep_runs_every_coefficient_once(tmp_path: Path, monkeypatch: pyt
     spec["bonus_coefs"] = {"count": 0.01}
     assert global_vs_episodic.make_config(spec, "MultiRoom-N6-Lava", 1, "count").bonus_coef == 0.01
     assert global_vs_episodic.make_config(spec, "MultiRoom-N6-Lava", 1, "e3b*count").bonus_coef == 0.1
-    global_vs_episodic.main([*argv, "--methods", "count", "--contexts", "1", "--seeds", "1"])
-    assert "## The intrinsic coefficient per method" in (tmp_path / "summary.md").read_text()
+    sweep_csv = str(tmp_path / "coef_sweep" / "runs.csv")
+    global_vs_episodic.main([*argv, "--methods", "count,episodic_count", "--contexts", "1", "--seeds", "1",
+                             "--coefs-from", sweep_csv])  # fmt: skip
+    assert [(c.bonus, c.bonus_coef) for c, _, _ in calls[-2:]] == [("count", 0.1), ("episodic_count", 0.01)]
+    text = (tmp_path / "summary.md").read_text()
+    assert "## The intrinsic coefficient per method" in text and "count 0.1, episodic_count 0.01" in text
 
 
 def test_shortest_path_follows_the_engine_rules() -> None:
@@ -293,3 +297,22 @@ def test_context_levels_paths_are_walked_by_the_environment() -> None:
             _, state, reward, terminated, _, _ = step(jax.random.PRNGKey(i), state, action, params)
             assert bool(terminated) == (i == len(actions) - 1), (context, i)
         assert float(reward) == 1.0
+
+
+def test_evaluation_rows_per_level_and_how_failures_end() -> None:
+    """Per-level rows of the final policies' evaluation, and the summary line that names the levels never
+    solved and how their episodes end (lava or the time limit)."""
+    evaluation = {
+        "episodes": np.array([10]), "successes": np.array([4]), "died": np.array([5]), "timed_out": np.array([1]),
+        "context_episodes": np.array([[4, 6]]), "context_successes": np.array([[4, 0]]),
+        "context_died": np.array([[0, 5]]), "context_timed_out": np.array([[0, 1]]),
+    }  # fmt: skip
+    common = {"study": "MultiRoom-N4-Lava", "num_contexts": 2, "method": "count"}
+    rows = global_vs_episodic.evaluation_rows(common, [3], evaluation)
+    assert [(r["context"], r["success_rate"], r["died"], r["timed_out"]) for r in rows] == [
+        ("all", "0.4000", "0.5000", "0.1000"), (0, "1.0000", "0.0000", "0.0000"), (1, "0.0000", "0.8333", "0.1667")
+    ]  # fmt: skip
+    rows = [{k: str(v) for k, v in r.items()} for r in rows]
+    (line,) = [x for x in global_vs_episodic.evaluation_lines(rows, ["count"]) if x.startswith("- ")]
+    assert "level 0: 1.00 (0/1, lava 0.00, time limit 0.00)" in line
+    assert "level 1: 0.00 (1/1, lava 0.83, time limit 0.17)" in line
