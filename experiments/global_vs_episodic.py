@@ -707,7 +707,7 @@ def write_summary(
         "|C| = 1 (global wins) and KeyRoom-S10 with counts on messages at |C| = infinite (both work).",
         "",
         f"**Size run here:** `{size}`; command `{command}`. Total {total_steps:,} environment steps over "
-        f"{len(summary)} programs, {total_program_s / 60:.1f} min of compile + run summed over the programs "
+        f"{program_count(summary)} programs, {total_program_s / 60:.1f} min of compile + run summed over the programs "
         f"(from runs.csv; the last invocation of the script took {wall_s / 60:.1f} min). Git commit when "
         f"this summary was written: `{git_revision()}`. Machine: {os.cpu_count()} CPU cores, "
         f"JAX backend `{jax.default_backend()}`, load average {os.getloadavg()[0]:.1f} at the end.",
@@ -760,6 +760,11 @@ def write_summary(
         sweep_rows = read_rows(path.parent / COEF_SWEEP_DIR / "runs.csv")
         lines += coefficient_lines(sweep_rows, methods, f"{COEF_SWEEP_DIR}/runs.csv")
     path.write_text("\n".join(lines))
+
+
+def program_count(summary: list[dict[str, Any]]) -> int:
+    """Compiled programs behind ``summary``: one per (study, |C|, method), whatever its coefficients."""
+    return len({(s["study"], s["num_contexts"], s["method"]) for s in summary})
 
 
 def coefs_label(spec: dict[str, Any]) -> str:
@@ -815,7 +820,7 @@ def full_estimate(summary: list[dict[str, Any]]) -> str:
     steps = programs * int(full["seeds"]) * int(full["total_timesteps"])
     run_s = sum(s["run_s"] for s in summary)
     speed = sum(s["env_steps"] * s["seeds"] for s in summary) / run_s if run_s > 0 else float("nan")
-    compile_s = float(np.mean([s["compile_s"] for s in summary])) if summary else float("nan")
+    compile_s = sum(s["compile_s"] for s in summary) / max(program_count(summary), 1) if summary else float("nan")
     hours = (steps / speed + programs * compile_s) / 3600
     return (
         f"**Full study:** `python experiments/global_vs_episodic.py` runs {programs} programs x "
@@ -953,7 +958,7 @@ def coefficient_lines(rows: list[dict[str, str]], methods: list[str], source: st
         f"then the mean). Rule (`select_coefficients`): " + SELECTION_RULE.format(tie_margin=0.05, min_success=0.05),
         "",
         "| method | coefficient | "
-        + " | ".join(f"|C| = {context_label(c)}: per seed (mean)" for c in contexts)
+        + " | ".join(f"\\|C\\| = {context_label(c)}: per seed (mean)" for c in contexts)
         + " | score | chosen |",
         "|---|---|" + "---|" * len(contexts) + "---|---|",
     ]
@@ -1169,7 +1174,7 @@ def main(argv: list[str] | None = None) -> None:
     command = " ".join(
         ["python experiments/global_vs_episodic.py"]
         + ([] if size == "full" else [f"--size {size}"])
-        + ([] if out == OUT_DIR else [f"--out {out}"])
+        + ([] if args.out == OUT_DIR else [f"--out {args.out}"])
         + [
             f"--{flag.replace('_', '-')} {value}"
             for flag, value in vars(args).items()
