@@ -12,7 +12,10 @@ at |C| = infinite (0.00) where the episodic count holds (about 0.87); the produc
 in every setting.
 
     python experiments/global_vs_episodic.py --quick     # a smoke size (see sweeps/global_vs_episodic.yaml)
-    python experiments/global_vs_episodic.py --size medium --out results/global_vs_episodic/medium
+    python experiments/global_vs_episodic.py --size medium --coef-sweep --out results/global_vs_episodic/medium_gru
+        # the coefficient sweep (sweep file: coef_sweep) into medium_gru/coef_sweep/; its selection
+        # (select_coefficients) goes into the size's bonus_coefs, which the study then uses:
+    python experiments/global_vs_episodic.py --size medium --out results/global_vs_episodic/medium_gru
         # CPU-sized: MultiRoom-N4-Lava at every |C|, Corridor-R5, KeyRoom-S10; 9 methods x 5 seeds x 500k steps
     python experiments/global_vs_episodic.py             # the full study (hours; see the summary)
     python experiments/global_vs_episodic.py --studies Corridor-R5 --methods count,e3b --seeds 3
@@ -57,6 +60,7 @@ RUN_FIELDS = (
     "num_contexts",
     "method",
     "bonus",
+    "bonus_coef",
     "seed",
     "success_rate",
     "final_episodes",
@@ -135,6 +139,7 @@ def make_config(spec: dict[str, Any], study: str, num_contexts: int, method: str
         bonus_kwargs = {k: v for k, v in options.items() if k in fields or k == "sum_weight"}
     base = dict(spec["base"])
     base["hidden_sizes"] = tuple(base.get("hidden_sizes", (64, 64)))
+    base["bonus_coef"] = method_coef(spec, method)
     return PPOConfig(
         env=study,
         env_kwargs={
@@ -150,13 +155,19 @@ def make_config(spec: dict[str, Any], study: str, num_contexts: int, method: str
     )
 
 
+def method_coef(spec: dict[str, Any], method: str) -> float:
+    """The intrinsic coefficient of ``method``: its entry in ``bonus_coefs`` (chosen by the coefficient
+    sweep), else ``base.bonus_coef``."""
+    return float(spec.get("bonus_coefs", {}).get(method, spec["base"]["bonus_coef"]))
+
+
 SETTINGS_FILE = "settings.json"
 
 
 def result_settings(spec: dict[str, Any]) -> dict[str, Any]:
     """Every setting that changes a seed's result (not which seeds, studies or methods are run)."""
     keys = ("base", "bonus_kwargs", "total_timesteps", "policy_keys", "final_fraction", "context_seed")
-    keys += ("env_kwargs", "eval_episode_lengths")
+    keys += ("env_kwargs", "eval_episode_lengths", "bonus_coefs", "sweep_coefs")
     studies = {study: study_env_kwargs(spec, study) for study in spec["studies"]}
     return {k: spec.get(k) for k in keys} | {"methods": spec["methods"], "study_env_kwargs": studies}
 
@@ -234,11 +245,16 @@ def evaluate_final(trainer: Any, state: Any, seeds: list[int], num_steps: int) -
         )
         done = batch.stats["episode_done"].astype(bool)
         success = done & (batch.stats["success"] > 0)
-        out = {"episodes": done.sum(), "successes": success.sum()}
+        # How the failures end: terminated without the goal (lava) or cut by the time limit.
+        died = done & ~success & ~batch.truncated
+        timed_out = done & ~success & batch.truncated
+        out = {"episodes": done.sum(), "successes": success.sum(), "died": died.sum(), "timed_out": timed_out.sum()}
         if "context" in info_keys and num_contexts:
             one_hot = batch.stats["context"][..., None] == jnp.arange(num_contexts)
             out["context_episodes"] = (done[..., None] & one_hot).sum((0, 1))
             out["context_successes"] = (success[..., None] & one_hot).sum((0, 1))
+            out["context_died"] = (died[..., None] & one_hot).sum((0, 1))
+            out["context_timed_out"] = (timed_out[..., None] & one_hot).sum((0, 1))
         for flag in EVAL_FLAGS:
             if flag in info_keys:
                 out[flag] = (done & batch.stats[flag]).sum()
@@ -254,21 +270,29 @@ def run_program(
     updates_per_chunk: int,
     final_fraction: float,
     eval_steps: int = 0,
+    coefs: list[float] | None = None,
 ) -> dict[str, Any]:
     """Trains ``config`` for every seed in one vmapped program. Returns per-seed final success rates
     (successes / episodes over the last ``final_fraction`` of updates), per-chunk curves and timings,
-    and, with ``eval_steps``, the final policies' evaluation (`evaluate_final`) under ``evaluation``."""
+    and, with ``eval_steps``, the final policies' evaluation (`evaluate_final`) under ``evaluation``.
+    ``coefs`` (one per entry of ``seeds``) gives each trial its own bonus coefficient, a vmapped
+    hyperparameter, so a coefficient sweep is one program; by default every trial uses the config's."""
+    if coefs is not None and len(coefs) != len(seeds):
+        raise ValueError(f"coefs needs one coefficient per seed: {len(coefs)} coefs for {len(seeds)} seeds")
     trainer = make_train(config, updates_per_chunk=updates_per_chunk)
     chunk_lengths = trainer.chunk_lengths
     keys = [jax.random.PRNGKey(s) for s in seeds]
+    if coefs is None:
+        hparams = [config.hyperparams() for _ in seeds]
+    else:
+        hparams = [config.hyperparams(bonus_coef=c) for c in coefs]
 
     start = time.perf_counter()
     # Seeds are initialised one at a time and stacked: a vmapped init batches the orthogonal
     # initialisers' QR factorisations, and jaxlib's batched CPU QR (lapack sgeqrf through
     # ParallelBatchMap) deadlocked here on a loaded 2-core machine (all threads parked in futex waits).
     init = jax.jit(trainer.init_fn)
-    one_hparams = config.hyperparams()
-    state = jax.tree.map(lambda *xs: jnp.stack(xs), *[init(key, one_hparams) for key in keys])
+    state = jax.tree.map(lambda *xs: jnp.stack(xs), *[init(key, hp) for key, hp in zip(keys, hparams, strict=True)])
     compiled = {}
     for length in sorted(set(chunk_lengths)):
         update = jax.vmap(lambda s, n=length: trainer.update_fn(s, num_updates=n))
@@ -314,6 +338,8 @@ EVAL_FIELDS = (
     "context",
     "episodes",
     "success_rate",
+    "died",
+    "timed_out",
     *EVAL_FLAGS,
 )
 
@@ -330,21 +356,26 @@ def evaluation_rows(common: dict[str, Any], seeds: list[int], evaluation: dict[s
             "context": "all",
             "episodes": episodes,
             "success_rate": f"{evaluation['successes'][i] / max(episodes, 1):.4f}",
+            "died": f"{evaluation['died'][i] / max(episodes, 1):.4f}",
+            "timed_out": f"{evaluation['timed_out'][i] / max(episodes, 1):.4f}",
         }
         for flag in EVAL_FLAGS:
             if flag in evaluation:
                 row[flag] = f"{evaluation[flag][i] / max(episodes, 1):.4f}"
         rows.append(row)
         if "context_episodes" in evaluation:
-            for c, (n, k) in enumerate(
-                zip(evaluation["context_episodes"][i], evaluation["context_successes"][i], strict=True)
-            ):
+            per_context = zip(
+                *(evaluation[f"context_{k}"][i] for k in ("episodes", "successes", "died", "timed_out")), strict=True
+            )
+            for c, (n, k, died, timed_out) in enumerate(per_context):
                 rows.append(
                     {
                         **{key: row[key] for key in ("study", "num_contexts", "method", "seed")},
                         "context": c,
                         "episodes": int(n),
                         "success_rate": f"{k / n:.4f}" if n else "",
+                        "died": f"{died / n:.4f}" if n else "",
+                        "timed_out": f"{timed_out / n:.4f}" if n else "",
                     }
                 )
     return rows
@@ -359,7 +390,8 @@ def evaluation_lines(rows: list[dict[str, str]], methods: list[str]) -> list[str
         "## The final policies, evaluated",
         "",
         "Fresh episodes of the final (stochastic) policy of every seed (`evaluation.csv`). Per context: "
-        "mean success over seeds, and in brackets the seeds whose episodes on that level never succeeded.",
+        "mean success over seeds, and in brackets the seeds whose episodes on that level never succeeded and, "
+        "where recorded, the fraction of episodes that ended in lava or at the time limit.",
         "",
     ]
     groups: dict[tuple[str, int, str], list[dict[str, str]]] = {}
@@ -372,9 +404,14 @@ def evaluation_lines(rows: list[dict[str, str]], methods: list[str]) -> list[str
         if per_context:
             cells = []
             for c in sorted({int(r["context"]) for r in per_context}):
-                values = [float(r["success_rate"]) for r in per_context if int(r["context"]) == c]
+                level = [r for r in per_context if int(r["context"]) == c]
+                values = [float(r["success_rate"]) for r in level]
                 never = sum(v == 0.0 for v in values)
-                cells.append(f"level {c}: {np.mean(values):.2f} ({never}/{len(values)})")
+                ends = ""
+                if all(r.get("died") for r in level):  # older files lack how failures end
+                    died = np.mean([float(r["died"]) for r in level])
+                    ends = f", lava {died:.2f}, time limit {np.mean([float(r['timed_out']) for r in level]):.2f}"
+                cells.append(f"level {c}: {np.mean(values):.2f} ({never}/{len(values)}{ends})")
             lines.append(f"- {study}, |C| = {context_label(num_contexts)}, {method}: " + "; ".join(cells) + ".")
         overall = [r for r in members if r["context"] == "all"]
         flags = [f for f in EVAL_FLAGS if overall and overall[0].get(f)]
@@ -384,6 +421,157 @@ def evaluation_lines(rows: list[dict[str, str]], methods: list[str]) -> list[str
                 f"- {study}, |C| = {context_label(num_contexts)}, {method}: fraction of episodes with {means}."
             )
     return [*lines, ""]
+
+
+# --------------------------------------------------------------------------------------------------
+# The levels of a small |C| (issue 15, item 5): which are hard, and why
+
+
+def shortest_path(grid: np.ndarray, start: tuple[int, int]) -> tuple[int, list[tuple[int, int]]]:
+    """Fewest steps from ``start`` (x, y) onto the goal under the engine's movement rules (8 moves; doors
+    never entered or left diagonally; a closed door takes a step to open, then one to enter; lava,
+    walls and rock are never entered; locked doors count as walls), and one such path (cells, start
+    first). ``(-1, [])`` when the goal cannot be reached. Dijkstra over at most H x W cells."""
+    import heapq
+
+    from envs.gridworld import engine
+
+    height, width = grid.shape
+    walkable = {engine.FLOOR, engine.CORRIDOR, engine.DOOR_CLOSED, engine.DOOR_OPEN, engine.DOORWAY}
+    walkable |= {engine.GOAL, engine.STAIR_UP, engine.KEY}
+    doors = {engine.DOOR_CLOSED, engine.DOOR_OPEN}
+    dist = {start: 0}
+    parent: dict[tuple[int, int], tuple[int, int]] = {}
+    queue = [(0, start)]
+    while queue:
+        d, (x, y) = heapq.heappop(queue)
+        if d > dist[(x, y)]:
+            continue
+        if grid[y, x] == engine.GOAL:
+            path = [(x, y)]
+            while path[-1] != start:
+                path.append(parent[path[-1]])
+            return d, path[::-1]
+        for dx, dy in engine.DIRECTIONS.tolist():
+            nx, ny = x + dx, y + dy
+            if not (0 <= nx < width and 0 <= ny < height) or int(grid[ny, nx]) not in walkable:
+                continue
+            if dx and dy and (int(grid[y, x]) in doors or int(grid[ny, nx]) in doors):
+                continue
+            nd = d + (2 if grid[ny, nx] == engine.DOOR_CLOSED else 1)
+            if nd < dist.get((nx, ny), 1 << 30):
+                dist[(nx, ny)], parent[(nx, ny)] = nd, (x, y)
+                heapq.heappush(queue, (nd, (nx, ny)))
+    return -1, []
+
+
+def context_levels(study: str, env_kwargs: dict[str, Any], num_contexts: int, context_seed: int) -> list[dict]:
+    """The ``num_contexts`` fixed levels of a study, by context index: the map (ASCII), the shortest
+    path's length, the lava cells of the level and those next to that path (8-neighbours: one wrong
+    step from it), and the rooms' doors."""
+    from envs.gridworld import engine, render_ascii
+
+    env, params = envs.make(study, **env_kwargs, num_contexts=num_contexts, context_seed=context_seed)
+    keys = jax.random.split(jax.random.PRNGKey(0), 32 * num_contexts)
+    _, states = jax.jit(jax.vmap(env.reset, in_axes=(0, None)))(keys, params)
+    grids, positions, contexts = (np.asarray(x) for x in (states.grid, states.position, states.context))
+    out = []
+    for c in range(num_contexts):
+        where = np.flatnonzero(contexts == c)
+        if where.size == 0:
+            raise RuntimeError(f"{study}: no reset drew context {c} of {num_contexts} in {keys.shape[0]} resets")
+        grid, start = grids[where[0]], tuple(int(v) for v in positions[where[0]])
+        length, path = shortest_path(grid, start)
+        lava = grid == engine.LAVA
+        near = set()
+        for x, y in path:
+            for dx, dy in engine.DIRECTIONS.tolist():
+                if 0 <= y + dy < grid.shape[0] and 0 <= x + dx < grid.shape[1] and lava[y + dy, x + dx]:
+                    near.add((x + dx, y + dy))
+        shown = np.where(grid == engine.DOOR_LOCKED, engine.DOOR_CLOSED, grid)
+        shown[start[1], start[0]] = engine.AGENT
+        out.append(
+            {
+                "context": c,
+                "shortest_path": length,
+                "lava_cells": int(lava.sum()),
+                "lava_next_to_path": len(near),
+                "doors": int(np.isin(grid, [engine.DOOR_CLOSED, engine.DOOR_OPEN, engine.DOOR_LOCKED]).sum()),
+                "ascii": render_ascii(shown),
+            }
+        )
+    return out
+
+
+def level_lines(evaluation: list[dict[str, str]], spec: dict[str, Any], out: Path) -> list[str]:
+    """For each small |C| (at most 10) in ``evaluation``: its levels (`context_levels`) beside their
+    success, and their maps in ``levels_<study>_C<n>.txt``."""
+    settings = sorted({(r["study"], int(r["num_contexts"])) for r in evaluation if 0 < int(r["num_contexts"]) <= 10})
+    if not settings:
+        return []
+    lines = ["## The levels of the small-|C| settings", ""]
+    for study, num_contexts in settings:
+        kwargs = study_env_kwargs(spec, study) if study in spec["studies"] else {}
+        levels = context_levels(study, kwargs, num_contexts, int(spec.get("context_seed", 0)))
+        name = f"levels_{study}_C{num_contexts}.txt"
+        (out / name).write_text(
+            "".join(
+                f"level {lv['context']}: shortest path {lv['shortest_path']} steps, {lv['lava_next_to_path']} lava "
+                f"cells next to it\n{lv['ascii']}\n\n"
+                for lv in levels
+            )
+        )
+        for lv in levels:
+            success = [
+                float(r["success_rate"])
+                for r in evaluation
+                if (r["study"], int(r["num_contexts"])) == (study, num_contexts)
+                and r["context"] == str(lv["context"])
+                and r["success_rate"] != ""
+            ]
+            lines.append(
+                f"- {study}, |C| = {num_contexts}, level {lv['context']}: shortest path {lv['shortest_path']} steps "
+                f"(closed doors count 2), {lv['doors']} doors, {lv['lava_cells']} lava cells of which "
+                f"{lv['lava_next_to_path']} next to that path; evaluated success over all methods and seeds "
+                f"{np.mean(success) if success else float('nan'):.2f} (`{name}`)."
+            )
+    return [*lines, ""]
+
+
+def plot_curves(rows: list[dict[str, str]], path: Path) -> None:
+    """Per-seed success curves (``curves.csv``): one panel per (study, |C|), one line per (method,
+    coefficient, seed)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    if not rows:
+        return
+    panels = sorted({(r["study"], int(r["num_contexts"])) for r in rows}, key=lambda p: (p[0], p[1] < 0, p[1]))
+    fig, axes = plt.subplots(1, len(panels), figsize=(5.5 * len(panels), 4), squeeze=False)
+    for ax, (study, num_contexts) in zip(axes[0], panels, strict=True):
+        lines: dict[tuple[str, str], dict[int, list[tuple[int, float]]]] = {}
+        for r in rows:
+            if (r["study"], int(r["num_contexts"])) == (study, num_contexts):
+                label = (r["method"], r.get("bonus_coef") or "")
+                lines.setdefault(label, {}).setdefault(int(r["seed"]), []).append(
+                    (int(r["env_steps"]), float(r["success_rate"]))
+                )
+        for i, (label, seeds) in enumerate(sorted(lines.items())):
+            for j, points in enumerate(p for _, p in sorted(seeds.items())):
+                xs, ys = zip(*sorted(points), strict=True)
+                name = f"{label[0]} {label[1]}".strip()
+                ax.plot(xs, ys, color=plt.cm.tab10(i % 10), alpha=0.8, label=name if j == 0 else None)
+        ax.set_title(f"{study}, |C| = {context_label(num_contexts)}")
+        ax.set_xlabel("environment steps per seed")
+        ax.set_ylabel("success rate per chunk (each seed a line)")
+        ax.set_ylim(-0.05, 1.05)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7, loc="best")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -400,12 +588,20 @@ def read_rows(path: Path) -> list[dict[str, str]]:
 def append_rows(path: Path, fields: tuple[str, ...], rows: list[dict[str, Any]]) -> None:
     """Appends ``rows`` (and the header to a new file) under an exclusive lock, so that several
     processes (one per core, split with --contexts or --methods) can share one results folder."""
-    with path.open("a", newline="") as f:
+    with path.open("a+", newline="") as f:
         fcntl.flock(f, fcntl.LOCK_EX)
         try:
             writer = csv.DictWriter(f, fieldnames=fields)
             if f.tell() == 0:
                 writer.writeheader()
+            else:  # a file written by an older version of this script has other columns
+                f.seek(0)
+                header = next(csv.reader(f), [])
+                if tuple(header) != tuple(fields):
+                    raise SystemExit(
+                        f"{path} has columns {header}, this script writes {list(fields)}: use another --out"
+                    )
+                f.seek(0, os.SEEK_END)
             writer.writerows(rows)
             f.flush()
         finally:
@@ -413,12 +609,14 @@ def append_rows(path: Path, fields: tuple[str, ...], rows: list[dict[str, Any]])
 
 
 def aggregate(rows: list[dict[str, str]]) -> list[dict[str, Any]]:
-    """IQM and 95% stratified-bootstrap interval of the final success rate per (study, |C|, method)."""
-    groups: dict[tuple[str, int, str], list[dict[str, str]]] = {}
+    """IQM and 95% stratified-bootstrap interval of the final success rate per (study, |C|, method,
+    bonus coefficient); rows written before the coefficient was recorded have ``bonus_coef`` None."""
+    groups: dict[tuple[str, int, str, float | None], list[dict[str, str]]] = {}
     for row in rows:
-        groups.setdefault((row["study"], int(row["num_contexts"]), row["method"]), []).append(row)
+        coef = float(row["bonus_coef"]) if row.get("bonus_coef") else None
+        groups.setdefault((row["study"], int(row["num_contexts"]), row["method"], coef), []).append(row)
     out = []
-    for (study, num_contexts, method), members in groups.items():
+    for (study, num_contexts, method, coef), members in groups.items():
         scores = np.array([float(r["success_rate"]) for r in members])
         ci = bootstrap_ci(scores, "iqm", reps=2000, seed=0)
         out.append(
@@ -426,6 +624,8 @@ def aggregate(rows: list[dict[str, str]]) -> list[dict[str, Any]]:
                 "study": study,
                 "num_contexts": num_contexts,
                 "method": method,
+                "bonus_coef": coef,
+                "scores": scores.tolist(),  # per seed, in the order of runs.csv
                 "seeds": len(members),
                 "iqm": ci.point,
                 "low": ci.low,
@@ -507,7 +707,7 @@ def write_summary(
         "|C| = 1 (global wins) and KeyRoom-S10 with counts on messages at |C| = infinite (both work).",
         "",
         f"**Size run here:** `{size}`; command `{command}`. Total {total_steps:,} environment steps over "
-        f"{len(summary)} programs, {total_program_s / 60:.1f} min of compile + run summed over the programs "
+        f"{program_count(summary)} programs, {total_program_s / 60:.1f} min of compile + run summed over the programs "
         f"(from runs.csv; the last invocation of the script took {wall_s / 60:.1f} min). Git commit when "
         f"this summary was written: `{git_revision()}`. Machine: {os.cpu_count()} CPU cores, "
         f"JAX backend `{jax.default_backend()}`, load average {os.getloadavg()[0]:.1f} at the end.",
@@ -522,7 +722,7 @@ def write_summary(
         f"entropy {spec['base']['ent_coef']}; policy reads {spec['policy_keys']} (where present); "
         f"environment options {spec.get('env_kwargs', {})} (MultiRoom's generation area: "
         f"{ {s: v.get('env_kwargs', {}).get('area') for s, v in spec['studies'].items() if 'MultiRoom' in s} }); "
-        f"bonus coefficient {spec['base']['bonus_coef']} on the intrinsic reward divided by its running "
+        f"bonus coefficient {coefs_label(spec)} on the intrinsic reward divided by its running "
         f"standard deviation; bonus options {spec.get('bonus_kwargs')}. Success rate = successful "
         f"episodes / finished episodes over the last chunks of {spec['updates_per_chunk']} updates that "
         f"cover at least the final {spec['final_fraction']:.0%} of training updates, per seed; IQM over "
@@ -531,26 +731,50 @@ def write_summary(
         f"{spec.get('context_seed', 0)}). The paper used IMPALA with an LSTM for 50M frames; our "
         "budgets are far smaller (see the steps column).",
         "",
-        "| study | contexts | method | seeds | success IQM [95% CI] | mean | paper | env steps / seed "
-        "| compile s | run s |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| study | contexts | method | coefficient | seeds | success IQM [95% CI] | mean | paper "
+        "| env steps / seed | compile s | run s |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     methods = list(spec["methods"])
     order = sorted(
         summary,
-        key=lambda s: (s["study"], s["num_contexts"] < 0, s["num_contexts"], methods.index(s["method"])),
-    )
+        key=lambda s: (
+            s["study"], s["num_contexts"] < 0, s["num_contexts"], methods.index(s["method"]), s["bonus_coef"] or 0
+        ),
+    )  # fmt: skip
     for s in order:
         paper = PAPER_NUMBERS.get((s["study"], s["method"], s["num_contexts"]), "")
         lines.append(
-            f"| {s['study']} | {context_label(s['num_contexts'])} | {s['method']} | {s['seeds']} | "
+            f"| {s['study']} | {context_label(s['num_contexts'])} | {s['method']} | "
+            f"{'' if s['bonus_coef'] is None else format(s['bonus_coef'], 'g')} | {s['seeds']} | "
             f"{s['iqm']:.2f} [{s['low']:.2f}, {s['high']:.2f}] | {s['mean']:.2f} | {paper} | "
             f"{s['env_steps']:,} | {s['compile_s']:.0f} | {s['run_s']:.0f} |"
         )
     lines += ["", "Paper, qualitatively: " + "; ".join(f"{k}: {v}" for k, v in PAPER_QUALITATIVE.items()), ""]
-    lines += ["## What our runs show", "", *findings(summary), ""]
-    lines += evaluation_lines(evaluation or [], methods)
+    if spec.get("sweep_coefs"):
+        lines += coefficient_lines(read_rows(path.parent / "runs.csv"), methods, "runs.csv")
+    else:
+        lines += ["## What our runs show", "", *findings(summary), ""]
+        lines += evaluation_lines(evaluation or [], methods)
+        lines += level_lines(evaluation or [], spec, path.parent)
+        sweep_rows = read_rows(path.parent / COEF_SWEEP_DIR / "runs.csv")
+        lines += coefficient_lines(sweep_rows, methods, f"{COEF_SWEEP_DIR}/runs.csv")
     path.write_text("\n".join(lines))
+
+
+def program_count(summary: list[dict[str, Any]]) -> int:
+    """Compiled programs behind ``summary``: one per (study, |C|, method), whatever its coefficients."""
+    return len({(s["study"], s["num_contexts"], s["method"]) for s in summary})
+
+
+def coefs_label(spec: dict[str, Any]) -> str:
+    """How the summary names the intrinsic coefficients: swept, per method, or one for all."""
+    if spec.get("sweep_coefs"):
+        return "swept over " + ", ".join(f"{c:g}" for c in spec["sweep_coefs"])
+    per_method = {m: method_coef(spec, m) for m in spec["methods"] if m != "none"}
+    if len(set(per_method.values())) <= 1:
+        return f"{spec['base']['bonus_coef']}"
+    return "per method (" + ", ".join(f"{m} {c:g}" for m, c in per_method.items()) + ")"
 
 
 def network_label(base: dict[str, Any]) -> str:
@@ -596,7 +820,7 @@ def full_estimate(summary: list[dict[str, Any]]) -> str:
     steps = programs * int(full["seeds"]) * int(full["total_timesteps"])
     run_s = sum(s["run_s"] for s in summary)
     speed = sum(s["env_steps"] * s["seeds"] for s in summary) / run_s if run_s > 0 else float("nan")
-    compile_s = float(np.mean([s["compile_s"] for s in summary])) if summary else float("nan")
+    compile_s = sum(s["compile_s"] for s in summary) / max(program_count(summary), 1) if summary else float("nan")
     hours = (steps / speed + programs * compile_s) / 3600
     return (
         f"**Full study:** `python experiments/global_vs_episodic.py` runs {programs} programs x "
@@ -676,6 +900,110 @@ def findings(summary: list[dict[str, Any]]) -> list[str]:
 
 
 # --------------------------------------------------------------------------------------------------
+# The coefficient sweep (issue 15, item 3): the paper swept the intrinsic coefficient per method and
+# reported the best; ours is chosen by a rule fixed before the runs, `select_coefficients`.
+
+COEF_SWEEP_DIR = "coef_sweep"
+SELECTION_RULE = (
+    "For each method, score each coefficient by its mean final success over seeds, averaged over the "
+    "|C| cells of the sweep (each cell weighs the same). The highest score wins; coefficients within "
+    "{tie_margin} of it count as tied and the smallest of those wins (it changes the task's reward "
+    "least). A method whose best score is below {min_success} is undecided: the rule then falls to the "
+    "smallest coefficient, and the study's result for that method says nothing about its best coefficient."
+)
+
+
+def select_coefficients(
+    rows: list[dict[str, str]], tie_margin: float = 0.05, min_success: float = 0.05
+) -> dict[str, dict[str, Any]]:
+    """The coefficient per method by `SELECTION_RULE`, from per-seed rows (``method``, ``num_contexts``,
+    ``bonus_coef``, ``success_rate``) of one study. Returns per method ``coef``, ``score``, ``decided``
+    and ``scores`` (per coefficient). Refuses a sweep where some coefficient lacks a |C| cell that
+    another has: a missing cell would bias the average."""
+    if not rows:
+        raise ValueError("select_coefficients: no rows")
+    if len({r["study"] for r in rows if "study" in r}) > 1:
+        raise ValueError(f"select_coefficients: rows of several studies {sorted({r['study'] for r in rows})}")
+    cells: dict[str, dict[float, dict[int, list[float]]]] = {}
+    for r in rows:
+        if not r.get("bonus_coef"):
+            raise ValueError(f"select_coefficients: a row without bonus_coef: {r}")
+        per_coef = cells.setdefault(r["method"], {}).setdefault(float(r["bonus_coef"]), {})
+        per_coef.setdefault(int(r["num_contexts"]), []).append(float(r["success_rate"]))
+    out = {}
+    for method, per_coef in cells.items():
+        contexts = set().union(*(c.keys() for c in per_coef.values()))
+        for coef, per_context in per_coef.items():
+            if set(per_context) != contexts:
+                missing = sorted(contexts - set(per_context))
+                raise ValueError(f"select_coefficients: {method} at {coef} lacks |C| cells {missing}")
+        scores = {coef: float(np.mean([np.mean(v) for v in pc.values()])) for coef, pc in per_coef.items()}
+        best = max(scores.values())
+        chosen = min(c for c, v in scores.items() if v >= best - tie_margin)
+        out[method] = {"coef": chosen, "score": scores[chosen], "decided": best >= min_success, "scores": scores}
+    return out
+
+
+def coefficient_lines(rows: list[dict[str, str]], methods: list[str], source: str) -> list[str]:
+    """The coefficient sweep's full table (per seed) and the selection, for summary.md."""
+    if not rows:
+        return []
+    selection = select_coefficients(rows)
+    contexts = sorted({int(r["num_contexts"]) for r in rows}, key=lambda c: (c < 0, c))
+    study = rows[0]["study"]
+    lines = [
+        "## The intrinsic coefficient per method (the coefficient sweep)",
+        "",
+        f"From `{source}` ({study}, {int(rows[0]['env_steps']):,} steps per seed; final success per seed, "
+        f"then the mean). Rule (`select_coefficients`): " + SELECTION_RULE.format(tie_margin=0.05, min_success=0.05),
+        "",
+        "| method | coefficient | "
+        + " | ".join(f"\\|C\\| = {context_label(c)}: per seed (mean)" for c in contexts)
+        + " | score | chosen |",
+        "|---|---|" + "---|" * len(contexts) + "---|---|",
+    ]
+    order = [m for m in methods if m in selection] + sorted(set(selection) - set(methods))
+    for method in order:
+        pick = selection[method]
+        for coef in sorted(pick["scores"]):
+            cells = []
+            for c in contexts:
+                values = [
+                    float(r["success_rate"])
+                    for r in sorted(rows, key=lambda r: int(r["seed"]))
+                    if r["method"] == method and float(r["bonus_coef"]) == coef and int(r["num_contexts"]) == c
+                ]
+                cells.append(" ".join(f"{v:.2f}" for v in values) + f" ({np.mean(values):.2f})")
+            chosen = ("**yes**" if pick["decided"] else "yes (undecided)") if coef == pick["coef"] else ""
+            lines.append(
+                f"| {method} | {coef:g} | " + " | ".join(cells) + f" | {pick['scores'][coef]:.2f} | {chosen} |"
+            )
+    return [*lines, ""]
+
+
+def coef_sweep_spec(spec: dict[str, Any]) -> dict[str, Any]:
+    """The spec of the coefficient sweep: its study at its |C| cells, its methods, seeds and budget; the
+    coefficients it tries are under ``sweep_coefs`` (per-method ``bonus_coefs`` do not apply)."""
+    sweep = spec.get("coef_sweep")
+    if not sweep:
+        raise SystemExit("the sweep file's size has no coef_sweep section")
+    study = sweep["study"]
+    if study not in spec["studies"]:
+        raise SystemExit(f"coef_sweep.study {study!r} is not among this size's studies {sorted(spec['studies'])}")
+    unknown = [m for m in sweep["methods"] if m not in spec["methods"]]
+    if unknown:
+        raise SystemExit(f"coef_sweep names unknown methods {unknown}")
+    coefs = [float(c) for c in sweep["coefs"]]
+    if len(coefs) < 2 or min(coefs) < 0:
+        raise SystemExit(f"coef_sweep.coefs needs at least two coefficients >= 0, got {coefs}")
+    out = {k: v for k, v in spec.items() if k not in ("coef_sweep", "bonus_coefs")}
+    out["studies"] = {study: {**spec["studies"][study], "contexts": list(sweep["contexts"])}}
+    out["methods"] = {m: spec["methods"][m] for m in sweep["methods"]}
+    out["seeds"] = int(sweep["seeds"])
+    out["total_timesteps"] = int(sweep["total_timesteps"])
+    out["eval_episode_lengths"] = 0
+    out["sweep_coefs"] = coefs
+    return out
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -690,6 +1018,16 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seeds", type=int, help="override the number of seeds")
     parser.add_argument("--total-timesteps", type=int, help="override the budget per seed")
     parser.add_argument("--bonus-coef", type=float, help="override the intrinsic coefficient of every method")
+    parser.add_argument(
+        "--coefs-from",
+        type=Path,
+        help="a coefficient sweep's runs.csv: each method it swept uses the coefficient select_coefficients picks",
+    )
+    parser.add_argument(
+        "--coef-sweep",
+        action="store_true",
+        help=f"run the size's coef_sweep section (every coefficient per method) into <out>/{COEF_SWEEP_DIR}/",
+    )
     parser.add_argument(
         "--report-only", action="store_true", help="run nothing: rewrite summary.md and the PNG from runs.csv"
     )
@@ -713,7 +1051,18 @@ def main(argv: list[str] | None = None) -> None:
     if args.bonus_coef is not None:
         if not args.bonus_coef >= 0:
             raise SystemExit(f"--bonus-coef must be >= 0, got {args.bonus_coef}")
+        if args.coef_sweep:
+            raise SystemExit("--bonus-coef and --coef-sweep exclude each other (the sweep sets the coefficients)")
         spec["base"] = {**spec["base"], "bonus_coef": args.bonus_coef}
+        spec["bonus_coefs"] = {}
+    if args.coefs_from is not None:
+        if args.coef_sweep or args.bonus_coef is not None:
+            raise SystemExit("--coefs-from excludes --coef-sweep and --bonus-coef")
+        selection = select_coefficients(read_rows(args.coefs_from))
+        spec["bonus_coefs"] = {**spec.get("bonus_coefs", {}), **{m: p["coef"] for m, p in selection.items()}}
+        print(f"coefficients from {args.coefs_from}: {spec['bonus_coefs']}")
+    if args.coef_sweep:
+        spec = coef_sweep_spec(spec)
     studies = spec["studies"]
     if args.studies:
         studies = {s: studies[s] for s in args.studies.split(",")}
@@ -723,7 +1072,7 @@ def main(argv: list[str] | None = None) -> None:
         raise SystemExit(f"unknown methods {unknown}; known: {list(spec['methods'])}")
     only_contexts = None if not args.contexts else {int(c) for c in args.contexts.split(",")}
 
-    out = args.out
+    out = args.out / COEF_SWEEP_DIR if args.coef_sweep else args.out
     out.mkdir(parents=True, exist_ok=True)
     runs_csv, curves_csv, eval_csv = out / "runs.csv", out / "curves.csv", out / "evaluation.csv"
     if args.fresh:
@@ -732,7 +1081,12 @@ def main(argv: list[str] | None = None) -> None:
     check_settings(out, spec, record=not args.report_only)
     # Resuming is per seed: a program runs the seeds its rows do not have yet (seed s always trains
     # from PRNGKey(s), so seeds added later, with a larger --seeds, match a run that had them all).
-    done = {(r["study"], int(r["num_contexts"]), r["method"], int(r["seed"])) for r in read_rows(runs_csv)}
+    # Rows written before the coefficient was recorded carry the folder's (its settings.json) coefficient.
+    done = {
+        (r["study"], int(r["num_contexts"]), r["method"], float(r.get("bonus_coef") or method_coef(spec, r["method"])),
+         int(r["seed"]))
+        for r in read_rows(runs_csv)
+    }  # fmt: skip
     seeds = list(range(int(spec["seeds"])))
     start = time.perf_counter()
     for study, study_spec in studies.items():
@@ -742,19 +1096,29 @@ def main(argv: list[str] | None = None) -> None:
             for method in methods:
                 if args.report_only:
                     continue
-                missing = [seed for seed in seeds if (study, num_contexts, method, seed) not in done]
-                if not missing:
+                # One program per (study, |C|, method): its trials are the (coefficient, seed) pairs not done.
+                method_coefs = spec.get("sweep_coefs") or [method_coef(spec, method)]
+                trials = [
+                    (c, seed)
+                    for c in method_coefs
+                    for seed in seeds
+                    if (study, num_contexts, method, c, seed) not in done
+                ]
+                if not trials:
                     print(f"skip {study} |C|={context_label(num_contexts)} {method} (in {runs_csv})")
                     continue
+                missing = [seed for _, seed in trials]
+                trial_coefs = [c for c, _ in trials]
                 config = make_config(spec, study, num_contexts, method)
                 eval_steps = int(spec.get("eval_episode_lengths", 0)) * int(
                     envs.make(study, **study_env_kwargs(spec, study))[1].max_steps_in_episode
                 )
                 result = run_program(
-                    config, missing, int(spec["updates_per_chunk"]), float(spec["final_fraction"]), eval_steps
-                )
+                    config, missing, int(spec["updates_per_chunk"]), float(spec["final_fraction"]), eval_steps,
+                    coefs=trial_coefs,
+                )  # fmt: skip
                 print(
-                    f"{study} |C|={context_label(num_contexts)} {method} seeds {missing}: success "
+                    f"{study} |C|={context_label(num_contexts)} {method} coefs {trial_coefs} seeds {missing}: success "
                     f"{np.round(result['success_rate'], 2)} steps {result['env_steps']:,}/seed compile "
                     f"{result['compile_s']:.0f}s run {result['run_s']:.0f}s",
                     flush=True,
@@ -766,6 +1130,7 @@ def main(argv: list[str] | None = None) -> None:
                     [
                         {
                             **common,
+                            "bonus_coef": trial_coefs[i],
                             "seed": seed,
                             "success_rate": f"{result['success_rate'][i]:.4f}",
                             "final_episodes": int(result["final_episodes"][i]),
@@ -782,31 +1147,44 @@ def main(argv: list[str] | None = None) -> None:
                     append_rows(eval_csv, EVAL_FIELDS, evaluation_rows(common, missing, result["evaluation"]))
                 append_rows(
                     curves_csv,
-                    ("study", "num_contexts", "method", "bonus", "seed", "env_steps", "success_rate"),
+                    ("study", "num_contexts", "method", "bonus", "bonus_coef", "seed", "env_steps", "success_rate"),
                     [
-                        {**common, "seed": seed, "env_steps": int(steps), "success_rate": f"{value:.4f}"}
+                        {
+                            **common,
+                            "bonus_coef": trial_coefs[i],
+                            "seed": seed,
+                            "env_steps": int(steps),
+                            "success_rate": f"{value:.4f}",
+                        }
                         for i, seed in enumerate(missing)
                         for steps, value in zip(result["curve_steps"], result["curves"][i], strict=True)
                     ],
                 )
     rows = read_rows(runs_csv)
     summary = aggregate(rows)
-    plot(
-        summary, [m for m in spec["methods"] if any(s["method"] == m for s in summary)], out / "success_vs_contexts.png"
-    )
+    if spec.get("sweep_coefs"):  # one line per (method, coefficient)
+        labelled = [{**s, "method": f"{s['method']} {s['bonus_coef']:g}"} for s in summary]
+        plot(labelled, sorted({s["method"] for s in labelled}), out / "success_vs_contexts.png")
+    else:
+        plot(
+            summary,
+            [m for m in spec["methods"] if any(s["method"] == m for s in summary)],
+            out / "success_vs_contexts.png",
+        )
     command = " ".join(
         ["python experiments/global_vs_episodic.py"]
         + ([] if size == "full" else [f"--size {size}"])
-        + ([] if out == OUT_DIR else [f"--out {out}"])
+        + ([] if args.out == OUT_DIR else [f"--out {args.out}"])
         + [
             f"--{flag.replace('_', '-')} {value}"
             for flag, value in vars(args).items()
             if flag in ("seeds", "total_timesteps", "bonus_coef") and value is not None
         ]
+        + (["--coef-sweep"] if args.coef_sweep else [])
+        + ([f"--coefs-from {args.coefs_from}"] if args.coefs_from else [])
     )
-    write_summary(
-        out / "summary.md", summary, spec, size, time.perf_counter() - start, command, read_rows(eval_csv)
-    )
+    plot_curves(read_rows(curves_csv), out / "curves_per_seed.png")
+    write_summary(out / "summary.md", summary, spec, size, time.perf_counter() - start, command, read_rows(eval_csv))
     print(f"wrote {runs_csv}, {curves_csv}, {out / 'success_vs_contexts.png'}, {out / 'summary.md'}")
 
 
