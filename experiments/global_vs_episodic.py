@@ -434,12 +434,12 @@ def shortest_path(grid: np.ndarray, start: tuple[int, int]) -> tuple[int, list[t
     first). ``(-1, [])`` when the goal cannot be reached. Dijkstra over at most H x W cells."""
     import heapq
 
-    from envs.gridworld import engine
+    from envs.gridworld import tables
 
     height, width = grid.shape
-    walkable = {engine.FLOOR, engine.CORRIDOR, engine.DOOR_CLOSED, engine.DOOR_OPEN, engine.DOORWAY}
-    walkable |= {engine.GOAL, engine.STAIR_UP, engine.KEY}
-    doors = {engine.DOOR_CLOSED, engine.DOOR_OPEN}
+    walkable = {tables.FLOOR, tables.CORRIDOR, tables.DOOR_CLOSED, tables.DOOR_OPEN, tables.DOORWAY}
+    walkable |= {tables.GOAL, tables.STAIR_UP, tables.KEY}
+    doors = {tables.DOOR_CLOSED, tables.DOOR_OPEN}
     dist = {start: 0}
     parent: dict[tuple[int, int], tuple[int, int]] = {}
     queue = [(0, start)]
@@ -447,18 +447,18 @@ def shortest_path(grid: np.ndarray, start: tuple[int, int]) -> tuple[int, list[t
         d, (x, y) = heapq.heappop(queue)
         if d > dist[(x, y)]:
             continue
-        if grid[y, x] == engine.GOAL:
+        if grid[y, x] == tables.GOAL:
             path = [(x, y)]
             while path[-1] != start:
                 path.append(parent[path[-1]])
             return d, path[::-1]
-        for dx, dy in engine.DIRECTIONS.tolist():
+        for dx, dy in tables.DIRECTIONS.tolist():
             nx, ny = x + dx, y + dy
             if not (0 <= nx < width and 0 <= ny < height) or int(grid[ny, nx]) not in walkable:
                 continue
             if dx and dy and (int(grid[y, x]) in doors or int(grid[ny, nx]) in doors):
                 continue
-            nd = d + (2 if grid[ny, nx] == engine.DOOR_CLOSED else 1)
+            nd = d + (2 if grid[ny, nx] == tables.DOOR_CLOSED else 1)
             if nd < dist.get((nx, ny), 1 << 30):
                 dist[(nx, ny)], parent[(nx, ny)] = nd, (x, y)
                 heapq.heappush(queue, (nd, (nx, ny)))
@@ -469,7 +469,7 @@ def context_levels(study: str, env_kwargs: dict[str, Any], num_contexts: int, co
     """The ``num_contexts`` fixed levels of a study, by context index: the map (ASCII), the shortest
     path's length, the lava cells of the level and those next to that path (8-neighbours: one wrong
     step from it), and the rooms' doors."""
-    from envs.gridworld import engine, render_ascii
+    from envs.gridworld import render_ascii, tables
 
     env, params = envs.make(study, **env_kwargs, num_contexts=num_contexts, context_seed=context_seed)
     keys = jax.random.split(jax.random.PRNGKey(0), 32 * num_contexts)
@@ -482,21 +482,21 @@ def context_levels(study: str, env_kwargs: dict[str, Any], num_contexts: int, co
             raise RuntimeError(f"{study}: no reset drew context {c} of {num_contexts} in {keys.shape[0]} resets")
         grid, start = grids[where[0]], tuple(int(v) for v in positions[where[0]])
         length, path = shortest_path(grid, start)
-        lava = grid == engine.LAVA
+        lava = grid == tables.LAVA
         near = set()
         for x, y in path:
-            for dx, dy in engine.DIRECTIONS.tolist():
+            for dx, dy in tables.DIRECTIONS.tolist():
                 if 0 <= y + dy < grid.shape[0] and 0 <= x + dx < grid.shape[1] and lava[y + dy, x + dx]:
                     near.add((x + dx, y + dy))
-        shown = np.where(grid == engine.DOOR_LOCKED, engine.DOOR_CLOSED, grid)
-        shown[start[1], start[0]] = engine.AGENT
+        shown = np.where(grid == tables.DOOR_LOCKED, tables.DOOR_CLOSED, grid)
+        shown[start[1], start[0]] = tables.AGENT
         out.append(
             {
                 "context": c,
                 "shortest_path": length,
                 "lava_cells": int(lava.sum()),
                 "lava_next_to_path": len(near),
-                "doors": int(np.isin(grid, [engine.DOOR_CLOSED, engine.DOOR_OPEN, engine.DOOR_LOCKED]).sum()),
+                "doors": int(np.isin(grid, [tables.DOOR_CLOSED, tables.DOOR_OPEN, tables.DOOR_LOCKED]).sum()),
                 "ascii": render_ascii(shown),
             }
         )

@@ -38,6 +38,9 @@ ARGUMENTS: dict[str, dict[str, Any] | list[dict[str, Any]]] = {
         ),
         require_truncation=False,
     ),
+    # Random walks die in the dense lava before the default check limit (12 steps).
+    "LavaCrossingS19N17": dict(time_limit=4),
+    "MultiRoom-N2-Lava": dict(time_limit=4),
     "GoalTrials-5x5": dict(make_kwargs=dict(trial_wrapper=False, resample="episode", max_episode_steps=4)),
 }
 

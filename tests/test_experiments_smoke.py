@@ -240,10 +240,10 @@ def test_coef_sweep_runs_every_coefficient_once(tmp_path: Path, monkeypatch: pyt
 def test_shortest_path_follows_the_engine_rules() -> None:
     """Hand-made maps: a closed door costs a step to open, doors are never crossed diagonally, lava and
     walls block, an unreachable goal gives -1; and the path found is really walked by the environment."""
-    from envs.gridworld import engine
+    from envs.gridworld import tables
 
-    t = {".": engine.FLOOR, "|": engine.WALL, "+": engine.DOOR_CLOSED, "}": engine.LAVA, ">": engine.GOAL}
-    t |= {"-": engine.DOOR_OPEN}
+    t = {".": tables.FLOOR, "|": tables.WALL, "+": tables.DOOR_CLOSED, "}": tables.LAVA, ">": tables.GOAL}
+    t |= {"-": tables.DOOR_OPEN}
 
     def grid(text: str) -> np.ndarray:
         return np.array([[t[ch] for ch in row] for row in text.split()], np.uint8)
@@ -264,7 +264,7 @@ def test_context_levels_paths_are_walked_by_the_environment() -> None:
     import jax
 
     import envs
-    from envs.gridworld import engine
+    from envs.gridworld import tables
 
     kwargs = {"area": "25x25", "sight": True}
     levels = global_vs_episodic.context_levels("MultiRoom-N4-Lava", kwargs, 5, 0)
@@ -285,12 +285,12 @@ def test_context_levels_paths_are_walked_by_the_environment() -> None:
         length, cells = global_vs_episodic.shortest_path(grid, tuple(int(v) for v in state.position))
         assert length == levels[context]["shortest_path"] > 0
         moves = [
-            engine.DIRECTIONS.tolist().index([b[0] - a[0], b[1] - a[1]]) for a, b in zip(cells, cells[1:], strict=False)
+            tables.DIRECTIONS.tolist().index([b[0] - a[0], b[1] - a[1]]) for a, b in zip(cells, cells[1:], strict=False)
         ]
         actions = [
             m
             for m, cell in zip(moves, cells[1:], strict=True)
-            for _ in range(2 if grid[cell[1], cell[0]] == engine.DOOR_CLOSED else 1)
+            for _ in range(2 if grid[cell[1], cell[0]] == tables.DOOR_CLOSED else 1)
         ]
         assert len(actions) == length
         for i, action in enumerate(actions):

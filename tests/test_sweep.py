@@ -439,9 +439,10 @@ def test_real_ppo_sweep_with_nan_in_one_trial(tmp_path, monkeypatch):
     import jax
     import jax.numpy as jnp
 
-    import jaxrl.run as run_module
+    import jaxrl.algorithms as algorithms
+    from jaxrl.ppo import ALGORITHM
 
-    original = run_module.make_train
+    original = ALGORITHM.make_train
 
     def make_train_with_nan(config, updates_per_chunk=1):
         trainer = original(config, updates_per_chunk)
@@ -454,7 +455,7 @@ def test_real_ppo_sweep_with_nan_in_one_trial(tmp_path, monkeypatch):
 
         return dataclasses.replace(trainer, update_fn=update_fn)
 
-    monkeypatch.setattr(run_module, "make_train", make_train_with_nan)
+    monkeypatch.setitem(algorithms._REGISTRY, "ppo", dataclasses.replace(ALGORITHM, make_train=make_train_with_nan))
     path = _write(
         tmp_path,
         """\
