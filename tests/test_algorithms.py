@@ -11,6 +11,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from nan_injection import inject_nan
 
 import jaxrl.run as run_module
 from jaxrl import algorithms
@@ -140,22 +141,7 @@ def _marked(name, state):
 
 @pytest.mark.parametrize("name", list(CONFIGS))
 def test_nan_in_one_trial_fails_it_and_the_other_goes_on(name, tmp_path, monkeypatch):
-    algorithm = algorithms.get(name)
-
-    def make_train_with_nan(config, updates_per_chunk=1):
-        trainer = algorithm.make_train(config, updates_per_chunk)
-
-        def update_fn(state, num_updates=updates_per_chunk):
-            new_state, metrics = trainer.update_fn(state, num_updates=num_updates)
-            bad = (metrics["update"] > 2) & _marked(name, state)
-            params = jax.tree.map(lambda x: jnp.where(bad, jnp.nan, x), new_state.params)
-            return new_state.replace(params=params), metrics
-
-        return trainer._replace(update_fn=update_fn) if name == "barfi" else dataclasses.replace(
-            trainer, update_fn=update_fn
-        )
-
-    monkeypatch.setitem(algorithms._REGISTRY, name, dataclasses.replace(algorithm, make_train=make_train_with_nan))
+    inject_nan(monkeypatch, name, lambda state, new_state, metrics: (metrics["update"] > 2) & _marked(name, state))
     outcomes = run_trials(CONFIGS[name], _trials(name, tmp_path), RunConfig(**RUN))
     assert outcomes["a"].status == "done"
     assert outcomes["b"].status == "failed" and "at update 3; its parameters after update 2 are kept" in (

@@ -3,13 +3,13 @@ resume, determinism, NaN handling and input errors."""
 
 from __future__ import annotations
 
-import dataclasses
 import json
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from nan_injection import inject_nan
 
 from jaxrl.gae import truncation_aware_gae
 from jaxrl.ppo import PPOConfig, make_train
@@ -345,30 +345,14 @@ def test_resume_needs_a_run_folder(tmp_path):
 def _inject_nan(monkeypatch, after_update, into, only_lr_above=None):
     """Make ``run_trials`` see NaN ``into`` "loss" or "params" once a trial has done ``after_update``
     updates (only trials whose learning rate exceeds ``only_lr_above``, if given)."""
-    import jaxrl.algorithms as algorithms
-    from jaxrl.ppo import ALGORITHM
 
-    original = ALGORITHM.make_train
+    def is_bad(state, new_state, metrics):
+        bad = new_state.update_idx > after_update
+        if only_lr_above is not None:
+            bad &= state.hparams.learning_rate > only_lr_above
+        return bad
 
-    def make_train_with_nan(config, updates_per_chunk=1):
-        trainer = original(config, updates_per_chunk)
-
-        def update_fn(state, num_updates=updates_per_chunk):
-            new_state, metrics = trainer.update_fn(state, num_updates)
-            bad = new_state.update_idx > after_update
-            if only_lr_above is not None:
-                bad &= state.hparams.learning_rate > only_lr_above
-            if into == "loss":
-                metrics["loss"] = jnp.where(bad, jnp.nan, metrics["loss"])
-            else:
-                params = jax.tree.map(lambda x: jnp.where(bad, jnp.nan, x), new_state.params)
-                new_state = new_state.replace(params=params)
-            return new_state, metrics
-
-        return dataclasses.replace(trainer, update_fn=update_fn)
-
-    monkeypatch.setitem(algorithms._REGISTRY, "ppo", dataclasses.replace(ALGORITHM, make_train=make_train_with_nan))
-    return original
+    return inject_nan(monkeypatch, "ppo", is_bad, into)
 
 
 def _params_after(config, seeds, overrides, *updates):

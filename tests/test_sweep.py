@@ -342,20 +342,24 @@ def test_reusing_a_trial_directory_with_another_config_is_refused(tmp_path):
         run_sweep(changed, out_root=tmp_path / "runs", runner=FakeRunner(log), log=lambda s: None)
 
 
+# Two real PPO trials (learning rates 0.001 and 0.01) small enough to compile and run in seconds.
+TINY_REAL_SWEEP = """\
+name: tiny
+base: {total_timesteps: 256, num_envs: 2, num_steps: 32, update_epochs: 1, num_minibatches: 1,
+       hidden_sizes: [8]}
+run: {log_every: 2, checkpoint_every: 1}
+axes:
+  - learning_rate: [0.001, 0.01]
+seeds: 1
+"""
+
+
 @pytest.mark.slow  # about 15 s of CPU (JAX compilation); the fake runner covers the logic by default
 def test_real_ppo_sweep_on_tiny_cartpole(tmp_path):
     """One group of 2 trials through jaxrl.run.run_trials, then a second call that skips them."""
     path = _write(
         tmp_path,
-        """\
-        name: tiny
-        base: {total_timesteps: 256, num_envs: 2, num_steps: 32, update_epochs: 1, num_minibatches: 1,
-               hidden_sizes: [8]}
-        run: {log_every: 2, checkpoint_every: 1}
-        axes:
-          - learning_rate: [0.001, 0.01]
-        seeds: 1
-        """,
+        TINY_REAL_SWEEP,
     )
     result = run_sweep(path, out_root=tmp_path / "runs", progress=False, log=lambda s: None)
     assert result.count("done") == 2
@@ -436,37 +440,16 @@ def test_status_json_is_written_atomically_by_one_function():
 def test_real_ppo_sweep_with_nan_in_one_trial(tmp_path, monkeypatch):
     """A trial whose parameters turn NaN fails (naming the update) and the other trial of its group
     goes on, as in `jaxrl train`."""
-    import jax
-    import jax.numpy as jnp
 
-    import jaxrl.algorithms as algorithms
-    from jaxrl.ppo import ALGORITHM
+    from nan_injection import inject_nan
 
-    original = ALGORITHM.make_train
+    def is_bad(state, new_state, metrics):
+        return (new_state.update_idx > 2) & (state.hparams.learning_rate > 5e-3)
 
-    def make_train_with_nan(config, updates_per_chunk=1):
-        trainer = original(config, updates_per_chunk)
-
-        def update_fn(state, num_updates=updates_per_chunk):
-            new_state, metrics = trainer.update_fn(state, num_updates)
-            bad = (new_state.update_idx > 2) & (state.hparams.learning_rate > 5e-3)
-            params = jax.tree.map(lambda x: jnp.where(bad, jnp.nan, x), new_state.params)
-            return new_state.replace(params=params), metrics
-
-        return dataclasses.replace(trainer, update_fn=update_fn)
-
-    monkeypatch.setitem(algorithms._REGISTRY, "ppo", dataclasses.replace(ALGORITHM, make_train=make_train_with_nan))
+    inject_nan(monkeypatch, "ppo", is_bad)
     path = _write(
         tmp_path,
-        """\
-        name: tiny
-        base: {total_timesteps: 256, num_envs: 2, num_steps: 32, update_epochs: 1, num_minibatches: 1,
-               hidden_sizes: [8]}
-        run: {log_every: 2, checkpoint_every: 1}
-        axes:
-          - learning_rate: [0.001, 0.01]
-        seeds: 1
-        """,
+        TINY_REAL_SWEEP,
     )
     result = run_sweep(path, out_root=tmp_path / "runs", progress=False, log=lambda s: None)
     assert result.statuses == {"learning_rate=0.001/seed=0": "done", "learning_rate=0.01/seed=0": "failed"}
