@@ -159,7 +159,7 @@ def _plain(x: Any) -> Any:
     return json.loads(json.dumps(x, default=str))
 
 
-def _group_dir(trials: list[TrialSpec]) -> Path:
+def group_folder(trials: list[TrialSpec]) -> Path:
     """Where a group keeps its checkpoints: the run folder when all trials share one, else a hidden
     folder named after the group under the trials' common parent."""
     dirs = sorted({Path(t.out_dir).absolute() for t in trials})
@@ -167,6 +167,14 @@ def _group_dir(trials: list[TrialSpec]) -> Path:
         return dirs[0]
     names = "|".join(sorted(t.name for t in trials))
     return Path(os.path.commonpath(dirs)) / f".group-{hashlib.sha1(names.encode()).hexdigest()[:10]}"
+
+
+def trial_inputs(config: Any, seeds: list[int], overrides: list[dict[str, Any]]) -> tuple[jax.Array, Any]:
+    """The stacked keys and hyperparameters a group's init starts from: the one seed convention (trial
+    seed s starts from ``jax.random.PRNGKey(s)``) and each trial's vmapped overrides."""
+    keys = jnp.stack([jax.random.PRNGKey(seed) for seed in seeds])
+    hparams = jax.tree.map(lambda *xs: jnp.stack(xs), *[config.hyperparams(**o) for o in overrides])
+    return keys, hparams
 
 
 def _folder_record(config: Any, trials: list[TrialSpec], run: RunConfig) -> dict[str, Any]:
@@ -383,8 +391,7 @@ def run_trials(config: Any, trials: list[TrialSpec], run: RunConfig) -> dict[str
         )
     check_run_folders(config, trials, run)
     num_trials = len(trials)
-    keys = jnp.stack([jax.random.PRNGKey(t.seed) for t in trials])
-    hparams = jax.tree.map(lambda *xs: jnp.stack(xs), *[config.hyperparams(**t.overrides) for t in trials])
+    keys, hparams = trial_inputs(config, [t.seed for t in trials], [t.overrides for t in trials])
     init = programs.setdefault("init", jax.jit(jax.vmap(trainer.init_fn)))
     shardings = None
 
@@ -398,7 +405,7 @@ def run_trials(config: Any, trials: list[TrialSpec], run: RunConfig) -> dict[str
                 programs[key] = jax.jit(chunk_fn, in_shardings=(shardings,), out_shardings=(shardings, None))
         return programs[key](state)
 
-    group_dir = _group_dir(trials)
+    group_dir = group_folder(trials)
     checkpoint_dir = group_dir / "checkpoints"
     folders = _folders(trials)
     if run.overwrite:

@@ -48,13 +48,13 @@ def read_trials(plan: SweepPlan, out_root: str | Path = "runs") -> list[TrialRes
 
 def _batched_init(group: Group, trials: list[Trial]):
     """(trainer, vmapped init, keys, hyperparameters) of ``trials`` of ``group``, with the seed
-    convention of ``jaxrl.run.run_trials``: trial seed s starts from ``jax.random.PRNGKey(s)``."""
+    convention of ``jaxrl.run.run_trials`` (``jaxrl.run.trial_inputs``)."""
     import jax
-    import jax.numpy as jnp
+
+    from jaxrl.run import trial_inputs
 
     trainer = make_train(group.config)
-    keys = jnp.stack([jax.random.PRNGKey(t.seed) for t in trials])
-    hparams = jax.tree.map(lambda *xs: jnp.stack(xs), *[group.config.hyperparams(**t.vmapped) for t in trials])
+    keys, hparams = trial_inputs(group.config, [t.seed for t in trials], [dict(t.vmapped) for t in trials])
     return trainer, jax.vmap(trainer.init_fn), keys, hparams
 
 
@@ -75,12 +75,12 @@ def trained_policies(group: Group, sweep_dir: str | Path) -> tuple[Any, Any, int
     import numpy as np
 
     from jaxrl.checkpoints import CheckpointError, restore_policy
-    from jaxrl.run import TrialSpec, _group_dir
+    from jaxrl.run import TrialSpec, group_folder
 
     sweep_dir = Path(sweep_dir)
     trials = list(group.trials)
     specs = [TrialSpec(t.name, t.seed, dict(t.vmapped), sweep_dir / t.name) for t in trials]
-    directory = _group_dir(specs) / "checkpoints"
+    directory = group_folder(specs) / "checkpoints"
     trainer, init, keys, hparams = _batched_init(group, trials)
     like = jax.eval_shape(init, keys, hparams).params
     try:
